@@ -51,6 +51,13 @@ COPY_WINDOW = 12
 #: (empty ``__init__.py`` and the like).
 COPY_MIN_LINES = 4
 TESTS_MAP = 'upstream-tests.txt'
+#: What builds and test runs leave in a materialized tree.
+TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
+                  '.stestr/', '.tox/', '/build/', '/dist/', '/cover/',
+                  '/.coverage*', '/instances/')
+#: pbr would rewrite upstream's AUTHORS and ChangeLog from the tree's git
+#: history (two commits of ours); keep upstream's as they are.
+PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1'}
 GIT_USER = ('-c', 'user.name=XLoud patch queue',
             '-c', 'user.email=patchq@xloud.invalid')
 
@@ -131,7 +138,7 @@ def parse_patch(text):
             targets.update(m.groups())
     hunks = [Hunk(n, line.rstrip('\n'))
              for n, line in enumerate(
-                 (l for l in lines[i:] if l.startswith('@@ ')), start=1)]
+                 (x for x in lines[i:] if x.startswith('@@ ')), start=1)]
     return header, diff, targets, hunks
 
 
@@ -299,11 +306,15 @@ class Queue:
         """Build the patched tree as a git repository at ``tree``."""
         tree = pathlib.Path(tree)
         if (tree / '.git').exists() and not force:
-            dirty = git('status', '--porcelain', cwd=tree, check=False)
-            if dirty.strip():
+            written, removed, warnings = self.refresh(tree, dry_run=True)
+            pending = ([f'{self._rel(p)} would change' for p in written] +
+                       [f'{self._rel(p)} would go' for p in removed] +
+                       warnings)
+            if pending:
                 raise QueueError(
-                    f'{tree} has uncommitted edits; run "refresh" to keep '
-                    f'them, or pass --force to throw them away')
+                    f'{tree} has edits that patches/ and the overlay do not '
+                    f'hold; run "refresh" to keep them, or pass --force to '
+                    f'throw them away:\n  ' + '\n  '.join(pending))
         upstream = self.upstream_dir()
         upstream_files = self.upstream_files()
         collisions = self.collisions(upstream_files)
@@ -315,9 +326,18 @@ class Queue:
         if tree.exists():
             shutil.rmtree(tree)
         tree.parent.mkdir(parents=True, exist_ok=True)
+        # The sdist's nova.egg-info/ is generated metadata, not source (the
+        # upstream git tree has none). Left at the tree's root it would
+        # shadow the installed package's entry points, ours included, for
+        # everything run from there, such as the tests.
         shutil.copytree(upstream, tree, symlinks=True,
-                        ignore=shutil.ignore_patterns('.xloud-extracted'))
+                        ignore=shutil.ignore_patterns('.xloud-extracted',
+                                                      '*.egg-info'))
         git('init', '--quiet', '--initial-branch=xloud', cwd=tree)
+        # The sdist has no .gitignore; keep what builds and test runs
+        # generate out of "git status", and so out of "refresh".
+        (tree / '.git' / 'info' / 'exclude').write_text(
+            '\n'.join(TREE_GENERATED) + '\n')
         git('add', '--all', '--force', cwd=tree)
         git('commit', '--quiet', '--no-verify', '-m',
             f'upstream {self.pin.name} {self.pin.version}', cwd=tree)
@@ -343,10 +363,11 @@ class Queue:
         git('tag', 'xloud', cwd=tree)
         return tree
 
-    def refresh(self, tree):
+    def refresh(self, tree, dry_run=False):
         """Regenerate patches/ from the tree's diff against upstream.
 
-        Returns (written, removed, warnings).
+        Returns (written, removed, warnings); with ``dry_run`` nothing is
+        written and the lists say what would be.
         """
         tree = pathlib.Path(tree)
         if not (tree / '.git').exists():
@@ -358,18 +379,20 @@ class Queue:
         warnings = []
         written, removed = [], []
         overlay = set(self.overlay_files())
-        for name in sorted(changed - upstream):
+        # Changed since the tree was materialized, but not upstream files:
+        # the overlay copies, which are edited in the repository.
+        since = set(git('diff', '--name-only', 'xloud', cwd=tree,
+                        check=False).splitlines())
+        for name in sorted(since - upstream):
             if name in overlay:
-                if (tree / name).read_bytes() != (self.root / name
-                                                  ).read_bytes():
-                    warnings.append(
-                        f'{name}: edited in the tree, but it is an overlay '
-                        f'file; edit it in the repository instead')
+                warnings.append(
+                    f'{name}: edited in the tree, but it is an overlay '
+                    f'file; edit it in the repository instead')
             else:
                 warnings.append(f'{name}: new in the tree but not in the '
                                 f'overlay; add it to the repository')
         untracked = git('ls-files', '--others', '--exclude-standard',
-                        cwd=tree).splitlines()
+                        '--directory', cwd=tree).splitlines()
         for name in untracked:
             if name not in overlay:
                 warnings.append(f'{name}: new in the tree but not in the '
@@ -380,7 +403,7 @@ class Queue:
                        '--', name, cwd=tree)
             if diff:
                 wanted[name] = diff
-        existing = dict((t, p) for p, t in self.patches())
+        existing = {t: p for p, t in self.patches()}
         for name, diff in wanted.items():
             path = self.patch_dir / (name + '.patch')
             header = HEADER_PLACEHOLDER + '\n'
@@ -388,13 +411,16 @@ class Queue:
                 header = parse_patch(existing[name].read_text())[0] or header
             text = header + diff
             if not path.exists() or path.read_text() != text:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
                 written.append(path)
+                if not dry_run:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text)
         for name, path in existing.items():
             if name not in wanted:
-                path.unlink()
                 removed.append(path)
+                if dry_run:
+                    continue
+                path.unlink()
                 parent = path.parent
                 while parent != self.patch_dir and not any(parent.iterdir()):
                     parent.rmdir()
@@ -500,7 +526,8 @@ class Queue:
         outdir.mkdir(parents=True, exist_ok=True)
         for old in outdir.glob(f'{self.pin.name}-*'):
             old.unlink()
-        env = dict(os.environ, PBR_VERSION=self.pin.local_version)
+        env = dict(os.environ, PBR_VERSION=self.pin.local_version,
+                   **PBR_ENV)
         proc = subprocess.run(
             [sys.executable, '-m', 'build', '--sdist', '--wheel',
              '--outdir', str(outdir), str(tree)], env=env,

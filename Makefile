@@ -1,0 +1,64 @@
+# XLoud Nova: build the patched Nova packages and prove them.
+#
+#   make dist          patched wheel + sdist in dist/
+#   make check         every test (installs Debian packages when root)
+#   make check-queue   seconds: do the patches still apply, no copies?
+#   make tree          materialize the patched tree in build/tree
+#   make refresh       write edits made in build/tree back to patches/
+
+PYTHON ?= python3
+VENV ?= .venv
+TREE ?= build/tree
+CONSTRAINTS ?= constraints.txt
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PATCHQ := $(PY) tools/patchq.py
+
+.PHONY: help dist check check-queue tree refresh packages install-tree clean
+
+help:
+	@sed -n '3,8p' Makefile
+
+# The virtualenv every step runs in. Debian's python3 needs python3-venv
+# for this; that one package is installed here because bindep itself
+# needs the virtualenv to run.
+$(PY):
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "python3-venv is missing; installing it with apt-get"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.base: $(PY) $(CONSTRAINTS)
+	$(PIP) install -q -c $(CONSTRAINTS) pip build bindep
+	@touch $@
+
+tree: $(VENV)/.base
+	$(PATCHQ) tree --tree $(TREE)
+
+refresh: $(VENV)/.base
+	$(PATCHQ) refresh --tree $(TREE)
+
+check-queue: $(VENV)/.base
+	$(PATCHQ) check
+
+dist: tree
+	$(PATCHQ) dist --tree $(TREE)
+
+# Debian packages from bindep.txt's "test" profile (root installs them).
+packages: $(VENV)/.base
+	VENV=$(VENV) tools/install-packages.sh test
+
+# The patched nova, editable so the tests run against build/tree, with its
+# test requirements and placement for the functional tests. Installing it
+# (not just putting it on sys.path) makes its entry points live.
+install-tree: packages tree
+	PBR_VERSION=$$($(PATCHQ) version) SKIP_GENERATE_AUTHORS=1 \
+	  SKIP_WRITE_GIT_CHANGELOG=1 $(PIP) install -q \
+	  -c $(CONSTRAINTS) -e $(TREE) -r $(TREE)/test-requirements.txt \
+	  openstack-placement
+
+check: install-tree
+	$(PY) tools/run_checks.py --tree $(TREE)
+
+clean:
+	rm -rf build dist

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Run every check of "make check" on a materialized, installed tree.
+
+The stages, in order: the queue check, flake8 + hacking on every new and
+every patched Python file, the patch-queue tool's own tests, the unit tests
+(ours plus every upstream module listed in upstream-tests.txt) and the
+functional tests (ours). Each stage's results are counted, and the last
+line printed is the aggregate, exactly "N passed, N failed, N skipped".
+The exit status is non-zero when anything failed.
+"""
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import patchq  # noqa: E402
+
+# The environment upstream's tox.ini sets for its unit and functional envs.
+TEST_ENV = {
+    'LANGUAGE': 'en_US',
+    'LC_ALL': 'C.UTF-8',
+    'OS_STDOUT_CAPTURE': '1',
+    'OS_STDERR_CAPTURE': '1',
+    'OS_TEST_TIMEOUT': '160',
+    'PYTHONDONTWRITEBYTECODE': '1',
+    'NOVA_RAISE_ON_GREENLET_LEAK': 'True',
+    'OS_NOVA_DISABLE_EVENTLET_PATCHING': 'False',
+}
+
+
+@dataclasses.dataclass
+class Counts:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __iadd__(self, other):
+        self.passed += other.passed
+        self.failed += other.failed
+        self.skipped += other.skipped
+        return self
+
+    def __str__(self):
+        return (f'{self.passed} passed, {self.failed} failed, '
+                f'{self.skipped} skipped')
+
+
+def parse_stestr(output):
+    """Counts from the "Totals" block stestr prints after a run."""
+    def number(label):
+        m = re.search(rf'^ - {label}: (\d+)', output, re.MULTILINE)
+        return int(m.group(1)) if m else 0
+    if not re.search(r'^ - Passed: \d+', output, re.MULTILINE):
+        return None
+    return Counts(passed=number('Passed') + number('Expected Fail'),
+                  failed=number('Failed') + number('Unexpected Success'),
+                  skipped=number('Skipped'))
+
+
+def parse_unittest(output):
+    """Counts from the summary "python -m unittest" prints."""
+    m = re.search(r'^Ran (\d+) tests? in', output, re.MULTILINE)
+    if not m:
+        return None
+    ran = int(m.group(1))
+    failed = sum(int(n) for n in re.findall(
+        r'(?:failures|errors|unexpected successes)=(\d+)', output))
+    skipped = sum(int(n) for n in re.findall(r'skipped=(\d+)', output))
+    return Counts(passed=ran - failed - skipped, failed=failed,
+                  skipped=skipped)
+
+
+def module_of(path):
+    return path[:-len('.py')].replace('/', '.')
+
+
+class Runner:
+
+    def __init__(self, root, tree, python, concurrency):
+        self.root = pathlib.Path(root)
+        self.tree = pathlib.Path(tree)
+        self.python = python
+        self.concurrency = concurrency
+        self.queue = patchq.Queue(self.root)
+        self.total = Counts()
+        self.report = []
+
+    def run(self, cmd, cwd, env=None):
+        print(f'$ {" ".join(cmd)}', flush=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        out = []
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            out.append(line)
+        sys.stdout.flush()
+        return proc.wait(), ''.join(out)
+
+    def stage(self, name, counts, seconds):
+        self.total += counts
+        self.report.append(f'{name:<12} {counts}  ({seconds:.0f} s)')
+        print(f'== {name}: {counts} ({seconds:.0f} s)\n', flush=True)
+
+    def check_queue(self):
+        start = time.monotonic()
+        print('== queue: patchq check', flush=True)
+        problems = self.queue.check()
+        for p in problems:
+            print(f'   {p}')
+        self.stage('queue', Counts(passed=int(not problems),
+                                   failed=int(bool(problems))),
+                   time.monotonic() - start)
+
+    def lint_targets(self):
+        """New and patched Python files, as paths inside the tree.
+
+        Our tools are linted too, by absolute path, under the same rules.
+        """
+        new = [n for n in self.queue.overlay_files() if n.endswith('.py')]
+        patched = [t for _, t in self.queue.patches() if t.endswith('.py')]
+        tools = [str(self.root / n) for n in self.queue.repo_files()
+                 if n.startswith('tools/') and n.endswith('.py')]
+        return sorted(set(new + patched)) + tools
+
+    def flake8(self):
+        start = time.monotonic()
+        files = self.lint_targets()
+        print(f'== flake8 + hacking on {len(files)} new or patched files',
+              flush=True)
+        counts = Counts()
+        if files:
+            # upstream's tox.ini [flake8] config and local N-checks apply
+            # because flake8 runs from the tree's root.
+            rc, out = self.run([self.python, '-m', 'flake8', '--'] + files,
+                               cwd=self.tree)
+            bad = {line.split(':', 1)[0] for line in out.splitlines()
+                   if re.match(r'^\S+\.py:\d+:\d+: ', line)}
+            if rc and not bad:
+                bad = set(files)  # flake8 itself failed
+            counts = Counts(passed=len(files) - len(bad), failed=len(bad))
+        self.stage('flake8', counts, time.monotonic() - start)
+
+    def tool_tests(self):
+        start = time.monotonic()
+        print('== patch-queue tool tests', flush=True)
+        rc, out = self.run([self.python, '-m', 'unittest', 'discover', '-v',
+                            '-s', 'tools/tests'], cwd=self.root)
+        counts = parse_unittest(out) or Counts(failed=1)
+        if rc and not counts.failed:
+            counts.failed = 1
+        self.stage('tools', counts, time.monotonic() - start)
+
+    def stestr(self, name, test_path, modules):
+        start = time.monotonic()
+        print(f'== {name}: {len(modules)} test modules', flush=True)
+        if not modules:
+            self.stage(name, Counts(), 0)
+            return
+        filters = [rf'^{re.escape(m)}(\.|$)' for m in modules]
+        env = dict(os.environ, **TEST_ENV)
+        rc, out = self.run(
+            [self.python, '-m', 'stestr', f'--test-path={test_path}',
+             'run', f'--concurrency={self.concurrency}'] + filters,
+            cwd=self.tree, env=env)
+        counts = parse_stestr(out)
+        if counts is None:
+            counts = Counts(failed=1)  # the run died before any result
+        elif rc and not counts.failed:
+            counts.failed += 1
+        self.stage(name, counts, time.monotonic() - start)
+
+    def our_tests(self, kind):
+        prefix = f'nova/tests/{kind}/'
+        return [module_of(n) for n in self.queue.overlay_files()
+                if n.startswith(prefix) and
+                re.search(r'/test_[^/]*\.py$', n)]
+
+    def unit_modules(self):
+        upstream = []
+        for modules in self.queue.tests_map().values():
+            upstream += [m for m in modules if m not in upstream]
+        return self.our_tests('unit') + upstream
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--tree', default='build/tree')
+    parser.add_argument('--python', default=sys.executable,
+                        help='the interpreter with patched nova installed')
+    parser.add_argument('--concurrency', type=int,
+                        default=min(os.cpu_count() or 1, 2))
+    args = parser.parse_args(argv)
+    root = patchq.ROOT
+    runner = Runner(root, root / args.tree, args.python, args.concurrency)
+    start = time.monotonic()
+    runner.check_queue()
+    runner.flake8()
+    runner.tool_tests()
+    runner.stestr('unit', './nova/tests/unit', runner.unit_modules())
+    runner.stestr('functional', './nova/tests/functional',
+                  runner.our_tests('functional'))
+    print('== summary')
+    for line in runner.report:
+        print(f'   {line}')
+    print(f'   total time {time.monotonic() - start:.0f} s')
+    print(runner.total)
+    return 1 if runner.total.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,382 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests for tools/patchq.py against a small fake upstream sdist."""
+
+import contextlib
+import hashlib
+import io
+import pathlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import unittest
+from unittest import mock
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import patchq  # noqa: E402
+
+UPSTREAM = {
+    'pyproject.toml': '[entry-points]\n' + ''.join(
+        f'ep{i} = "mod{i}"\n' for i in range(10)),
+    'nova/__init__.py': '',
+    'nova/big.py': ''.join(
+        f'def function_{i}(arg):\n    return arg * {i}\n\n\n'
+        for i in range(20)),
+    'nova/tests/unit/test_big.py': 'import unittest\n',
+    'README.rst': 'upstream readme\nline 2\nline 3\nline 4\n',
+    'nova.egg-info/entry_points.txt': '[stale]\n',
+}
+
+
+def make_sdist(directory, name='nova', version='1.0.0', files=UPSTREAM):
+    path = pathlib.Path(directory) / f'{name}-{version}.tar.gz'
+    with tarfile.open(path, 'w:gz') as tar:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f'{name}-{version}/{rel}')
+            info.size = len(data)
+            info.uid = 1234  # as in real sdists: not the current user
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def run(*cmd, cwd):
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+class QueueTestCase(unittest.TestCase):
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory(prefix='patchq-test-')
+        self.addCleanup(tmp.cleanup)
+        self.tmp = pathlib.Path(tmp.name)
+        self.root = self.tmp / 'repo'
+        self.root.mkdir()
+        cache = self.root / '.cache' / 'upstream'
+        cache.mkdir(parents=True)
+        sdist = make_sdist(cache)
+        self.sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        self.write('upstream.toml', f'''\
+            [upstream]
+            name = "nova"
+            version = "1.0.0"
+            sha256 = "{self.sha}"
+            [xloud]
+            release = 7
+            ''')
+        self.write('.gitignore', '/build/\n/.cache/\n/dist/\n')
+        self.write('nova/xloud.py', 'VALUE = 1\n')
+        run('git', 'init', '-q', cwd=self.root)
+        self.queue = patchq.Queue(self.root)
+        self.tree = self.root / 'build' / 'tree'
+
+    def write(self, rel, text):
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def add_patch(self, new_line='ep_new = "new"\n', after='ep4 = "mod4"\n'):
+        """Make a real patch through the tree and refresh."""
+        self.queue.materialize(self.tree, force=True)
+        pyproject = self.tree / 'pyproject.toml'
+        pyproject.write_text(
+            pyproject.read_text().replace(after, after + new_line))
+        written, removed, warnings = self.queue.refresh(self.tree)
+        patch = self.root / 'patches' / 'pyproject.toml.patch'
+        self.assertEqual([patch], written)
+        patch.write_text(patch.read_text().replace(
+            patchq.HEADER_PLACEHOLDER, '# Register the new entry point.'))
+        self.write('upstream-tests.txt',
+                   'pyproject.toml: nova.tests.unit.test_big\n')
+        return patch
+
+    def main(self, *argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = patchq.main(['--root', str(self.root)] + list(argv))
+        return rc, out.getvalue(), err.getvalue()
+
+
+class TestPin(QueueTestCase):
+
+    def test_local_version(self):
+        self.assertEqual('1.0.0+xloud.7', self.queue.pin.local_version)
+        self.assertEqual((0, '1.0.0+xloud.7\n', ''), self.main('version'))
+
+    def test_fetch_verifies_hash(self):
+        self.assertEqual(self.root / '.cache/upstream/nova-1.0.0.tar.gz',
+                         self.queue.fetch())
+
+    def test_fetch_hash_mismatch_names_both(self):
+        self.write('upstream.toml', '''\
+            [upstream]
+            name = "nova"
+            version = "1.0.0"
+            sha256 = "00ff"
+            [xloud]
+            release = 7
+            ''')
+        rc, out, err = self.main('fetch')
+        self.assertEqual(1, rc)
+        self.assertIn('sha256 mismatch', err)
+        self.assertIn('00ff', err)
+        self.assertIn(self.sha, err)
+
+    def test_extract_owned_by_us(self):
+        top = self.queue.upstream_dir()
+        self.assertEqual((top / 'nova/big.py').stat().st_uid,
+                         pathlib.Path(self.tmp).stat().st_uid)
+
+
+class TestTree(QueueTestCase):
+
+    def test_materialize(self):
+        patch = self.add_patch()
+        rc, out, err = self.main('tree', '--force')
+        self.assertEqual(0, rc, err)
+        self.assertIn('1 new files + 1 patches', out)
+        self.assertIn('ep_new = "new"',
+                      (self.tree / 'pyproject.toml').read_text())
+        self.assertEqual('VALUE = 1\n',
+                         (self.tree / 'nova/xloud.py').read_text())
+        log = patchq.git('log', '--format=%s', cwd=self.tree).splitlines()
+        self.assertEqual(['xloud 1.0.0+xloud.7: overlay and patches',
+                          'upstream nova 1.0.0'], log)
+        tags = patchq.git('tag', cwd=self.tree).split()
+        self.assertEqual(['upstream', 'xloud'], tags)
+        # the upstream commit is pristine
+        self.assertNotIn('ep_new', patchq.git(
+            'show', 'upstream:pyproject.toml', cwd=self.tree))
+        self.assertTrue(patch.read_text().startswith('# Register'))
+
+    def test_generated_files_ignored(self):
+        self.queue.materialize(self.tree)
+        # upstream's sdist metadata would shadow our entry points
+        self.assertFalse((self.tree / 'nova.egg-info').exists())
+        for name in ('.stestr/0', 'nova.egg-info/PKG-INFO',
+                     'nova/__pycache__/x.pyc'):
+            (self.tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (self.tree / name).write_text('generated')
+        self.assertEqual(([], [], []), self.queue.refresh(self.tree))
+        self.assertEqual(0, self.main('tree')[0])
+
+    def test_refuses_dirty_tree(self):
+        self.queue.materialize(self.tree)
+        (self.tree / 'README.rst').write_text('edited\n')
+        rc, out, err = self.main('tree')
+        self.assertEqual(1, rc)
+        self.assertIn('has edits that patches/ and the overlay do not hold',
+                      err)
+        self.assertEqual('edited\n', (self.tree / 'README.rst').read_text())
+        # once refreshed, the edit is safe in patches/ and the tree can go
+        self.queue.refresh(self.tree)
+        self.assertEqual(0, self.main('tree')[0])
+        self.assertEqual('edited\n', (self.tree / 'README.rst').read_text())
+
+    def test_patch_does_not_apply_names_patch_file_and_hunk(self):
+        patch = self.add_patch()
+        # upstream moved on: the context of the hunk is gone
+        patch.write_text(patch.read_text().replace(
+            ' ep3 = "mod3"', ' ep3 = "moved"'))
+        rc, out, err = self.main('tree', '--force')
+        self.assertEqual(1, rc)
+        self.assertIn('patches/pyproject.toml.patch: pyproject.toml: '
+                      'hunk #1 (@@ -', err)
+        self.assertIn('does not apply', err)
+        self.assertFalse((self.tree / 'pyproject.toml.rej').exists())
+        # and check says the same
+        rc, out, err = self.main('check')
+        self.assertEqual(1, rc)
+        self.assertIn('patches/pyproject.toml.patch: pyproject.toml: '
+                      'hunk #1', err)
+
+    def test_keep_going_leaves_rejects(self):
+        patch = self.add_patch()
+        patch.write_text(patch.read_text().replace(
+            ' ep3 = "mod3"', ' ep3 = "moved"'))
+        rc, out, err = self.main('tree', '--force', '--keep-going')
+        self.assertEqual(1, rc)
+        self.assertIn('*.rej', err)
+        self.assertTrue((self.tree / 'pyproject.toml.rej').exists())
+
+    def test_overlay_collision_names_file(self):
+        self.write('nova/big.py', 'x = 1\n')
+        rc, out, err = self.main('tree')
+        self.assertEqual(1, rc)
+        self.assertIn('nova/big.py: overlay file collides', err)
+        rc, out, err = self.main('check')
+        self.assertEqual(1, rc)
+        self.assertIn('nova/big.py: overlay file collides', err)
+
+    def test_our_top_level_files_never_overlay(self):
+        # README.rst exists upstream; ours stays ours
+        self.write('README.rst', 'ours\n')
+        self.queue.materialize(self.tree)
+        self.assertEqual('upstream readme\nline 2\nline 3\nline 4\n',
+                         (self.tree / 'README.rst').read_text())
+        self.assertEqual([], self.queue.check())
+
+    def test_patch_must_touch_its_own_file(self):
+        self.add_patch()
+        (self.root / 'patches/pyproject.toml.patch').rename(
+            self.root / 'patches/README.rst.patch')
+        problems = self.queue.check()
+        self.assertIn('patches/README.rst.patch: must change exactly '
+                      'README.rst, but changes pyproject.toml', problems)
+
+
+class TestRefresh(QueueTestCase):
+
+    def test_new_patch_gets_placeholder_header(self):
+        self.queue.materialize(self.tree)
+        (self.tree / 'nova/big.py').write_text('x = 2\n')
+        written, removed, warnings = self.queue.refresh(self.tree)
+        patch = self.root / 'patches/nova/big.py.patch'
+        self.assertEqual([patch], written)
+        self.assertTrue(patch.read_text().startswith(
+            patchq.HEADER_PLACEHOLDER))
+        self.assertIn('patches/nova/big.py.patch: the header must say why',
+                      '\n'.join(self.queue.check()))
+
+    def test_keeps_header_and_updates_diff(self):
+        patch = self.add_patch()
+        self.queue.materialize(self.tree)
+        pyproject = self.tree / 'pyproject.toml'
+        pyproject.write_text(pyproject.read_text() + 'ep_end = "end"\n')
+        self.queue.refresh(self.tree)
+        text = patch.read_text()
+        self.assertTrue(text.startswith('# Register the new entry point.\n'
+                                        'diff --git'))
+        self.assertIn('+ep_end = "end"', text)
+        self.assertIn('+ep_new = "new"', text)
+
+    def test_drops_patch_that_became_empty(self):
+        patch = self.add_patch()
+        self.queue.materialize(self.tree)
+        patchq.git('checkout', 'upstream', '--', 'pyproject.toml',
+                   cwd=self.tree)
+        written, removed, warnings = self.queue.refresh(self.tree)
+        self.assertEqual([patch], removed)
+        self.assertFalse(patch.exists())
+        self.assertEqual([], self.queue.patches())
+
+    def test_warns_about_new_files_in_tree(self):
+        self.queue.materialize(self.tree)
+        (self.tree / 'nova/stray.py').write_text('x = 1\n')
+        (self.tree / 'nova/xloud.py').write_text('VALUE = 2\n')
+        written, removed, warnings = self.queue.refresh(self.tree)
+        self.assertEqual([], written)
+        self.assertIn('nova/stray.py: new in the tree but not in the '
+                      'overlay; add it to the repository', warnings)
+        self.assertIn('nova/xloud.py: edited in the tree, but it is an '
+                      'overlay file; edit it in the repository instead',
+                      warnings)
+
+
+class TestCheck(QueueTestCase):
+
+    def test_sound_queue(self):
+        self.add_patch()
+        rc, out, err = self.main('check')
+        self.assertEqual(0, rc, err)
+        self.assertIn('ok: 1 patches apply', out)
+
+    def test_whole_file_copy(self):
+        self.write('doc/readme-copy.txt', UPSTREAM['README.rst'])
+        self.assertIn('doc/readme-copy.txt: a copy of upstream README.rst',
+                      self.queue.check())
+
+    def test_large_piece_copied(self):
+        lines = UPSTREAM['nova/big.py'].splitlines(keepends=True)
+        piece = ''.join(lines[8:8 + 3 * patchq.COPY_WINDOW])
+        self.write('nova/mine.py', '"""Mine."""\n' + piece)
+        problems = self.queue.check()
+        self.assertTrue(
+            any(p.startswith('nova/mine.py: 12 lines copied from upstream '
+                             'nova/big.py') for p in problems), problems)
+
+    def test_small_shared_piece_is_fine(self):
+        lines = UPSTREAM['nova/big.py'].splitlines(keepends=True)
+        self.write('nova/mine.py', '"""Mine."""\n' + ''.join(lines[:8]))
+        self.assertEqual([], self.queue.check())
+
+    def test_patch_without_upstream_tests(self):
+        self.add_patch()
+        self.write('upstream-tests.txt', '# nothing\n')
+        self.assertIn('upstream-tests.txt: patched upstream file '
+                      'pyproject.toml lists no upstream tests',
+                      self.queue.check())
+
+    def test_unknown_test_module(self):
+        self.add_patch()
+        self.write('upstream-tests.txt', '''\
+            pyproject.toml: nova.tests.unit.test_big
+                nova.tests.unit.test_missing
+            ''')
+        self.assertEqual(['upstream-tests.txt: pyproject.toml: no upstream '
+                          'test module nova.tests.unit.test_missing'],
+                         self.queue.check())
+
+
+class TestDist(QueueTestCase):
+
+    def test_builds_with_local_version(self):
+        self.queue.materialize(self.tree)
+        outdir = self.root / 'dist'
+
+        real_run = subprocess.run
+
+        def fake_build(cmd, env, **kwargs):
+            if cmd[0] == 'git':
+                return real_run(cmd, env=env, **kwargs)
+            self.assertEqual('1.0.0+xloud.7', env['PBR_VERSION'])
+            self.assertEqual(str(self.tree), cmd[-1])
+            for name in ('nova-1.0.0+xloud.7-py3-none-any.whl',
+                         'nova-1.0.0+xloud.7.tar.gz'):
+                (outdir / name).touch()
+            return subprocess.CompletedProcess(cmd, 0, '', '')
+
+        with mock.patch.object(patchq.subprocess, 'run',
+                               side_effect=fake_build):
+            built = self.queue.dist(self.tree, outdir)
+        self.assertEqual(['nova-1.0.0+xloud.7-py3-none-any.whl',
+                          'nova-1.0.0+xloud.7.tar.gz'],
+                         [p.name for p in built])
+
+    def test_refuses_dirty_tree(self):
+        self.queue.materialize(self.tree)
+        (self.tree / 'README.rst').write_text('edited\n')
+        rc, out, err = self.main('dist')
+        self.assertEqual(1, rc)
+        self.assertIn('uncommitted edits', err)
+
+
+class TestHelp(unittest.TestCase):
+
+    def test_every_command_has_help(self):
+        for command in ([], ['fetch'], ['tree'], ['refresh'], ['check'],
+                        ['dist'], ['version']):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                with self.assertRaises(SystemExit) as cm:
+                    patchq.main(command + ['--help'])
+            self.assertEqual(0, cm.exception.code)
+            self.assertIn('usage: patchq', out.getvalue())
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -14,7 +14,8 @@
 """Run every check of "make check" on a materialized, installed tree.
 
 The stages, in order: the queue check, flake8 + hacking on every new and
-every patched Python file, the patch-queue tool's own tests, the unit tests
+every patched Python file, the patch-queue tool's own tests, the packages
+(built, installed into a clean virtualenv and run), the unit tests
 (ours plus every upstream module listed in upstream-tests.txt) and the
 functional tests (ours). Each stage's results are counted, and the last
 line printed is the aggregate, exactly "N passed, N failed, N skipped".
@@ -26,9 +27,11 @@ import dataclasses
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -170,6 +173,69 @@ class Runner:
             counts.failed = 1
         self.stage('tools', counts, time.monotonic() - start)
 
+    def packages(self):
+        """The packages "make dist" builds install and say who they are."""
+        start = time.monotonic()
+        print('== packages: build, install in a clean venv, run', flush=True)
+        outdir = self.root / 'build' / 'dist-check'
+        venv = self.root / 'build' / 'dist-venv'
+        version = self.queue.pin.local_version
+        results = []
+
+        def record(name, ok, detail=''):
+            results.append(ok)
+            print(f'   {"ok  " if ok else "FAIL"} {name} {detail}'.rstrip(),
+                  flush=True)
+
+        try:
+            wheel, sdist = self.queue.dist(self.tree, outdir)
+        except patchq.QueueError as e:
+            record('build', False, str(e))
+            return self.stage('packages', Counts(failed=1),
+                              time.monotonic() - start)
+        record('build', True, f'{wheel.name} {sdist.name}')
+        with zipfile.ZipFile(wheel) as whl:
+            eps = whl.read(f'nova-{version}.dist-info/entry_points.txt')
+            meta = whl.read(f'nova-{version}.dist-info/METADATA')
+        record('wheel metadata has the local version',
+               f'\nVersion: {version}\n'.encode() in meta)
+        record('wheel registers the minimum extra-spec validators',
+               b'\nminimum = nova.api.validation.extra_specs.minimum\n'
+               in eps)
+        if venv.exists():
+            shutil.rmtree(venv)
+        rc, _ = self.run([self.python, '-m', 'venv', str(venv)],
+                         cwd=self.root)
+        rc, _ = self.run(
+            [str(venv / 'bin/python'), '-m', 'pip', 'install', '--quiet',
+             '--disable-pip-version-check', str(wheel),
+             '-c', str(self.root / 'constraints.txt')], cwd=self.root)
+        record('wheel installs in a clean venv with our constraints',
+               rc == 0)
+        clean = dict(os.environ, PYTHONWARNINGS='ignore')
+        for command in ('nova-compute', 'nova-manage'):
+            proc = subprocess.run([str(venv / 'bin' / command), '--version'],
+                                  cwd='/', env=clean, capture_output=True,
+                                  text=True)
+            said = proc.stdout.strip()
+            record(f'{command} --version', said == version,
+                   f'printed {said!r}')
+        probe = ('from nova.api.validation.extra_specs import validators\n'
+                 'validators.validate("minimum_cpu", "2")\n'
+                 'try:\n'
+                 '    validators.validate("minimum_cpu", "abc")\n'
+                 'except Exception as e:\n'
+                 '    print(type(e).__name__)\n')
+        proc = subprocess.run([str(venv / 'bin/python'), '-c', probe],
+                              cwd='/', env=clean, capture_output=True,
+                              text=True)
+        record('installed validators refuse minimum_cpu=abc',
+               proc.stdout.strip() == 'ValidationError',
+               proc.stdout.strip() or proc.stderr.strip()[-300:])
+        counts = Counts(passed=sum(results),
+                        failed=len(results) - sum(results))
+        self.stage('packages', counts, time.monotonic() - start)
+
     def stestr(self, name, test_path, modules):
         start = time.monotonic()
         print(f'== {name}: {len(modules)} test modules', flush=True)
@@ -216,6 +282,7 @@ def main(argv=None):
     runner.check_queue()
     runner.flake8()
     runner.tool_tests()
+    runner.packages()
     runner.stestr('unit', './nova/tests/unit', runner.unit_modules())
     runner.stestr('functional', './nova/tests/functional',
                   runner.our_tests('functional'))

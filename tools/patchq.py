@@ -385,6 +385,9 @@ class Queue:
                         check=False).splitlines())
         for name in sorted(since - upstream):
             if name in overlay:
+                if (tree / name).read_bytes() == (self.root / name
+                                                  ).read_bytes():
+                    continue  # copied over from the repository: nothing lost
                 warnings.append(
                     f'{name}: edited in the tree, but it is an overlay '
                     f'file; edit it in the repository instead')

@@ -1,0 +1,177 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Guests booted at their flavor's minimum_cpu / minimum_memory."""
+
+import fixtures
+from lxml import etree
+from oslo_utils import units
+
+from nova import objects
+from nova import test
+from nova.tests import fixtures as nova_fixtures
+from nova.tests.unit.virt.libvirt import test_driver
+from nova.virt import fake
+from nova.virt.libvirt import blockinfo
+from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import xloud
+
+
+class TestGuestConfig(test.NoDBTestCase):
+    """LibvirtConfigGuest formats and parses the current sizes."""
+
+    def _guest(self):
+        guest = vconfig.LibvirtConfigGuest()
+        guest.virt_type = 'kvm'
+        guest.name = 'demo'
+        guest.uuid = 'b38a3f43-4be2-4046-897f-b67c2f5e0147'
+        guest.memory = 2 * units.Mi
+        guest.vcpus = 4
+        guest.os_type = 'hvm'
+        return guest
+
+    def test_default_has_neither(self):
+        xml = self._guest().to_xml()
+        self.assertNotIn('current', xml)
+        self.assertIn('<vcpu>4</vcpu>', xml)
+
+    def test_format(self):
+        guest = self._guest()
+        guest.vcpus_current = 2
+        guest.current_memory = units.Mi
+        doc = etree.fromstring(guest.to_xml())
+        self.assertEqual('2', doc.find('vcpu').get('current'))
+        self.assertEqual('4', doc.find('vcpu').text)
+        self.assertEqual(str(units.Mi), doc.find('currentMemory').text)
+        self.assertEqual(str(2 * units.Mi), doc.find('memory').text)
+        # libvirt's own order: <memory>, then <currentMemory>
+        tags = [child.tag for child in doc]
+        self.assertEqual(tags.index('memory') + 1,
+                         tags.index('currentMemory'))
+
+    def test_format_with_cpuset(self):
+        guest = self._guest()
+        guest.cpuset = {0, 1}
+        guest.vcpus_current = 1
+        vcpu = etree.fromstring(guest.to_xml()).find('vcpu')
+        self.assertEqual({'cpuset': '0-1', 'current': '1'}, dict(vcpu.attrib))
+
+    def test_round_trip(self):
+        guest = self._guest()
+        guest.vcpus_current = 3
+        guest.current_memory = 1536 * units.Ki
+        parsed = vconfig.LibvirtConfigGuest()
+        parsed.parse_str(guest.to_xml())
+        self.assertEqual(4, parsed.vcpus)
+        self.assertEqual(3, parsed.vcpus_current)
+        self.assertEqual(1536 * units.Ki, parsed.current_memory)
+        self.assertEqual(guest.to_xml(), parsed.to_xml())
+
+    def test_parse_real_libvirt_xml(self):
+        parsed = vconfig.LibvirtConfigGuest()
+        parsed.parse_str("""
+            <domain type='qemu'>
+              <name>demo</name>
+              <memory unit='KiB'>2097152</memory>
+              <currentMemory unit='KiB'>1048576</currentMemory>
+              <vcpu placement='static' current='2'>4</vcpu>
+            </domain>""")
+        self.assertEqual((4, 2), (parsed.vcpus, parsed.vcpus_current))
+        self.assertEqual((2097152, 1048576),
+                         (parsed.memory, parsed.current_memory))
+
+
+class TestDriverGuestConfig(test.NoDBTestCase):
+    """LibvirtDriver._get_guest_config starts guests at the minimum."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(nova_fixtures.LibvirtFixture())
+        self.useFixture(nova_fixtures.CGroupsFixture())
+        self.flags(instances_path=self.useFixture(fixtures.TempDir()).path)
+        self.drvr = libvirt_driver.LibvirtDriver(fake.FakeVirtAPI(), True)
+
+    def _config(self, image_props=None, **extra_specs):
+        instance = objects.Instance(**test_driver._create_test_instance())
+        instance.flavor = objects.Flavor(
+            id=2, name='m1.xloud', flavorid='x1', memory_mb=2048, vcpus=4,
+            root_gb=10, ephemeral_gb=0, swap=0, vcpu_weight=None,
+            rxtx_factor=1.0, extra_specs=extra_specs)
+        image_meta = objects.ImageMeta.from_dict(
+            {'disk_format': 'raw', 'properties': image_props or {}})
+        disk_info = blockinfo.get_disk_info('kvm', instance, image_meta)
+        return self.drvr._get_guest_config(
+            instance, test_driver._fake_network_info(self), image_meta,
+            disk_info)
+
+    def _balloons(self, cfg):
+        return [d for d in cfg.devices
+                if isinstance(d, vconfig.LibvirtConfigMemoryBalloon)]
+
+    def test_no_minimum_is_upstream(self):
+        cfg = self._config()
+        self.assertIsNone(cfg.vcpus_current)
+        self.assertIsNone(cfg.current_memory)
+        self.assertNotIn('currentMemory', cfg.to_xml())
+        self.assertNotIn('current=', cfg.to_xml())
+
+    def test_boot_at_minimum(self):
+        cfg = self._config(minimum_cpu='2', minimum_memory='1024')
+        self.assertEqual((4, 2), (cfg.vcpus, cfg.vcpus_current))
+        self.assertEqual((2048 * units.Ki, 1024 * units.Ki),
+                         (cfg.memory, cfg.current_memory))
+        doc = etree.fromstring(cfg.to_xml())
+        self.assertEqual('2', doc.find('vcpu').get('current'))
+        self.assertEqual('1048576', doc.find('currentMemory').text)
+        [balloon] = self._balloons(cfg)
+        self.assertEqual('virtio', balloon.model)
+
+    def test_topology_covers_the_maximum(self):
+        # every vCPU up to the flavor's vcpus must be hot-pluggable
+        cfg = self._config(minimum_cpu='1')
+        topology = cfg.cpu.sockets * cfg.cpu.cores * cfg.cpu.threads
+        self.assertEqual(4, topology)
+
+    def test_balloon_even_without_stats(self):
+        self.flags(mem_stats_period_seconds=0, group='libvirt')
+        self.assertEqual('none', self._balloons(self._config())[0].model)
+        cfg = self._config(minimum_memory='512')
+        [balloon] = self._balloons(cfg)
+        self.assertEqual('virtio', balloon.model)
+        self.assertIsNone(balloon.period)
+        self.assertNotIn('<stats', balloon.to_xml())
+
+    def test_minimum_equal_to_maximum_changes_nothing(self):
+        cfg = self._config(minimum_cpu='4', minimum_memory='2048')
+        self.assertIsNone(cfg.vcpus_current)
+        self.assertIsNone(cfg.current_memory)
+
+    def test_cpu_only(self):
+        cfg = self._config(minimum_cpu='3')
+        self.assertEqual(3, cfg.vcpus_current)
+        self.assertIsNone(cfg.current_memory)
+
+    def test_image_conflict_boots_at_maximum(self):
+        # the API refuses such a boot; older servers keep working
+        cfg = self._config(image_props={'hw_mem_page_size': 'large'},
+                           minimum_memory='1024', minimum_cpu='2')
+        self.assertIsNone(cfg.current_memory)
+        self.assertEqual(2, cfg.vcpus_current)
+
+    def test_virt_type_without_hotplug(self):
+        self.flags(virt_type='lxc', group='libvirt')
+        self.drvr = libvirt_driver.LibvirtDriver(fake.FakeVirtAPI(), True)
+        self.assertRaises(xloud.XloudGuestUnsupported, self._config,
+                          minimum_cpu='2')

@@ -1,0 +1,156 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import ddt
+
+from nova import exception
+from nova import objects
+from nova import test
+from nova.xloud import sizing
+
+
+def _flavor(vcpus=4, memory_mb=2048, **extra_specs):
+    return objects.Flavor(vcpus=vcpus, memory_mb=memory_mb,
+                          extra_specs=extra_specs)
+
+
+def _image(**props):
+    return objects.ImageMeta.from_dict({'properties': props})
+
+
+@ddt.ddt
+class TestEnvelope(test.NoDBTestCase):
+
+    def test_no_minimum_is_upstream(self):
+        flavor = _flavor()
+        self.assertIsNone(sizing.minimum_vcpus(flavor))
+        self.assertIsNone(sizing.minimum_memory_mb(flavor))
+        self.assertEqual(4, sizing.boot_vcpus(flavor))
+        self.assertEqual(2048, sizing.boot_memory_mb(flavor))
+        sizing.check_flavor(flavor)
+
+    def test_minimums(self):
+        flavor = _flavor(minimum_cpu='2', minimum_memory='1024')
+        self.assertEqual(2, sizing.boot_vcpus(flavor))
+        self.assertEqual(1024, sizing.boot_memory_mb(flavor))
+        sizing.check_flavor(flavor)
+
+    def test_extra_specs_not_loaded(self):
+        # a flavor built without extra_specs must not lazy-load them
+        flavor = objects.Flavor(vcpus=4, memory_mb=2048)
+        self.assertEqual(4, sizing.boot_vcpus(flavor))
+        self.assertEqual(2048, sizing.boot_memory_mb(flavor))
+        self.assertFalse(flavor.obj_attr_is_set('extra_specs'))
+
+    @ddt.data(('0', '0'), ('-1', '-1'), ('abc', 'abc'), ('1.5', '1.5'),
+              ('', ''), ('5', '4096'))
+    @ddt.unpack
+    def test_unusable_minimum_behaves_like_upstream(self, cpu, memory):
+        # what the API refuses today but older data may hold
+        flavor = _flavor(minimum_cpu=cpu, minimum_memory=memory)
+        self.assertEqual(4, sizing.boot_vcpus(flavor))
+        self.assertEqual(2048, sizing.boot_memory_mb(flavor))
+
+    def test_above_maximum_refused(self):
+        exc = self.assertRaises(
+            sizing.XloudEnvelopeInvalid, sizing.check_flavor,
+            _flavor(minimum_cpu='5', minimum_memory='4096'))
+        self.assertIn("minimum_cpu (5) cannot exceed the flavor's vcpus (4)",
+                      str(exc))
+        self.assertIn("minimum_memory (4096) cannot exceed the flavor's "
+                      "memory_mb (2048)", str(exc))
+
+    @ddt.data('abc', '0', '-2', '1.5', 'true')
+    def test_not_an_integer_refused(self, value):
+        exc = self.assertRaises(
+            sizing.XloudEnvelopeInvalid, sizing.check_flavor,
+            _flavor(minimum_cpu=value))
+        self.assertIn('minimum_cpu must be an integer of at least 1', str(exc))
+
+    def test_is_a_400_for_the_servers_api(self):
+        # servers.INVALID_FLAVOR_IMAGE_EXCEPTIONS lists InvalidRequest
+        self.assertTrue(issubclass(sizing.XloudEnvelopeInvalid,
+                                   exception.InvalidRequest))
+
+    @ddt.data(
+        ({'hw:cpu_policy': 'dedicated'}, None, 'dedicated CPU policy'),
+        ({'hw:cpu_policy': 'mixed'}, None, 'mixed CPU policy'),
+        ({}, {'hw_cpu_policy': 'dedicated'}, 'dedicated CPU policy'),
+        ({'hw:cpu_realtime': 'yes'}, None, 'hw:cpu_realtime'),
+    )
+    @ddt.unpack
+    def test_cpu_conflicts(self, specs, props, reason):
+        flavor = _flavor(minimum_cpu='2', **specs)
+        image = _image(**props) if props else None
+        exc = self.assertRaises(sizing.XloudEnvelopeInvalid,
+                                sizing.check_flavor, flavor, image)
+        self.assertIn(reason, str(exc))
+        if not props:
+            # placement and the guest behave like upstream for such data
+            self.assertEqual(4, sizing.boot_vcpus(flavor))
+
+    @ddt.data(
+        ({'hw:mem_page_size': 'large'}, None, 'hw:mem_page_size'),
+        ({}, {'hw_mem_page_size': '2MB'}, 'hw:mem_page_size'),
+        ({'hw:mem_encryption': 'true'}, None, 'memory encryption'),
+        ({}, {'hw_mem_encryption': True}, 'memory encryption'),
+        ({'hw:locked_memory': 'true'}, None, 'hw:locked_memory'),
+        ({'pci_passthrough:alias': 'a1:1'}, None, 'PCI or vGPU'),
+        ({'resources:VGPU': '1'}, None, 'PCI or vGPU'),
+        ({'resources1:VGPU': '1'}, None, 'PCI or vGPU'),
+    )
+    @ddt.unpack
+    def test_memory_conflicts(self, specs, props, reason):
+        flavor = _flavor(minimum_memory='1024', **specs)
+        image = _image(**props) if props else None
+        exc = self.assertRaises(sizing.XloudEnvelopeInvalid,
+                                sizing.check_flavor, flavor, image)
+        self.assertIn(reason, str(exc))
+        if not props:
+            self.assertEqual(2048, sizing.boot_memory_mb(flavor))
+
+    def test_conflict_only_matters_for_its_resource(self):
+        # hugepages do not stop a CPU minimum, nor pinning a memory one
+        sizing.check_flavor(_flavor(minimum_cpu='2',
+                                    **{'hw:mem_page_size': 'large'}))
+        sizing.check_flavor(_flavor(minimum_memory='1024',
+                                    **{'hw:cpu_policy': 'dedicated'}))
+        sizing.check_flavor(_flavor(**{'hw:cpu_policy': 'dedicated'}))
+
+    def test_explicit_shared_policy_is_fine(self):
+        sizing.check_flavor(_flavor(minimum_cpu='2',
+                                    **{'hw:cpu_policy': 'shared'}))
+
+
+class TestExtraSpecsUpdate(test.NoDBTestCase):
+
+    def test_setting_minimum_above_maximum(self):
+        exc = self.assertRaises(
+            exception.ValidationError, sizing.check_extra_specs_update,
+            _flavor(), {'minimum_cpu': '8'})
+        self.assertIn("cannot exceed the flavor's vcpus (4)", str(exc))
+
+    def test_setting_conflict_with_existing_minimum(self):
+        self.assertRaises(
+            exception.ValidationError, sizing.check_extra_specs_update,
+            _flavor(minimum_cpu='2'), {'hw:cpu_policy': 'dedicated'})
+
+    def test_unrelated_update_of_old_bad_flavor(self):
+        # a flavor that predates the checks can still get other specs
+        sizing.check_extra_specs_update(_flavor(minimum_cpu='8'),
+                                        {'hw:numa_nodes': '1'})
+
+    def test_valid(self):
+        sizing.check_extra_specs_update(
+            _flavor(), {'minimum_cpu': '4', 'minimum_memory': '512'})

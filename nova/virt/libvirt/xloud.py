@@ -1,0 +1,95 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Boot libvirt guests inside the envelope their flavor declares.
+
+The domain keeps the flavor's ``vcpus`` and ``memory_mb`` as its maximum
+(``<vcpu>`` and ``<memory>``) and starts at the minimum
+(``<vcpu current=...>`` and ``<currentMemory>``), so it can later be grown
+live up to the maximum without a reboot. The CPU topology Nova builds
+always covers the maximum, so every vCPU up to it can be hot-plugged.
+"""
+
+from oslo_utils import units
+
+from nova import exception
+from nova.i18n import _
+from nova.virt.libvirt import config as vconfig
+from nova.xloud import sizing
+
+#: The virt types whose guests can run below their maximum: QEMU hot-plugs
+#: vCPUs and has the virtio memory balloon.
+SUPPORTED_VIRT_TYPES = ('kvm', 'qemu')
+
+
+class XloudGuestUnsupported(exception.NovaException):
+    msg_fmt = _("Cannot boot instance %(uuid)s at its flavor's minimum "
+                "size: %(reason)s")
+
+
+def _balloon(guest):
+    for device in guest.devices:
+        if isinstance(device, vconfig.LibvirtConfigMemoryBalloon):
+            return device
+    return None
+
+
+def boot_size(instance, image_meta):
+    """(vCPUs, memory MiB) the instance starts with, or None for each.
+
+    None means "the flavor's maximum", which is also what upstream does.
+    """
+    flavor = instance.flavor
+    vcpus = sizing.minimum_vcpus(flavor)
+    memory_mb = sizing.minimum_memory_mb(flavor)
+    # The API refuses images that conflict with the flavor's minimums; an
+    # older server that slipped through boots at its maximum, as upstream.
+    found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
+                             image_meta.properties if image_meta else None)
+    if sizing.MINIMUM_CPU in found or vcpus == flavor.vcpus:
+        vcpus = None
+    if sizing.MINIMUM_MEMORY in found or memory_mb == flavor.memory_mb:
+        memory_mb = None
+    return vcpus, memory_mb
+
+
+def configure_guest(guest, instance, image_meta):
+    """Start ``guest`` at the instance's minimum size, if it has one.
+
+    Called last by ``LibvirtDriver._get_guest_config``. A guest whose
+    flavor has no minimum is left untouched, so its XML stays byte-for-byte
+    what upstream generates.
+    """
+    vcpus, memory_mb = boot_size(instance, image_meta)
+    if vcpus is None and memory_mb is None:
+        return
+    if guest.virt_type not in SUPPORTED_VIRT_TYPES:
+        raise XloudGuestUnsupported(
+            uuid=instance.uuid,
+            reason=_("virt_type %s cannot run a guest below its maximum "
+                     "size") % guest.virt_type)
+    if vcpus is not None:
+        guest.vcpus_current = vcpus
+    if memory_mb is not None:
+        balloon = _balloon(guest)
+        if balloon is None:
+            balloon = vconfig.LibvirtConfigMemoryBalloon()
+            guest.add_device(balloon)
+        if balloon.model != 'virtio':
+            # [libvirt]mem_stats_period_seconds = 0 gives model 'none'; a
+            # guest below its maximum memory needs the balloon regardless
+            # (statistics stay off: the period is left unset).
+            balloon.model = 'virtio'
+            balloon.period = None
+        guest.current_memory = memory_mb * units.Ki

@@ -306,10 +306,7 @@ class Queue:
         """Build the patched tree as a git repository at ``tree``."""
         tree = pathlib.Path(tree)
         if (tree / '.git').exists() and not force:
-            written, removed, warnings = self.refresh(tree, dry_run=True)
-            pending = ([f'{self._rel(p)} would change' for p in written] +
-                       [f'{self._rel(p)} would go' for p in removed] +
-                       warnings)
+            pending = self.unexported(tree)
             if pending:
                 raise QueueError(
                     f'{tree} has edits that patches/ and the overlay do not '
@@ -362,6 +359,35 @@ class Queue:
             f'xloud {self.pin.local_version}: overlay and patches', cwd=tree)
         git('tag', 'xloud', cwd=tree)
         return tree
+
+    def unexported(self, tree):
+        """Edits made in ``tree`` that the repository does not hold.
+
+        Only what changed in the tree since it was materialized counts: a
+        tree that is merely older than the repository holds no edits.
+        """
+        upstream = set(git('ls-tree', '-r', '--name-only', 'upstream',
+                           cwd=tree).splitlines())
+        since = git('diff', '--name-only', 'xloud', cwd=tree,
+                    check=False).splitlines()
+        patches = {t: p for p, t in self.patches()}
+        pending = []
+        for name in since:
+            if name in upstream:
+                diff = git('diff', '--no-color', '--no-ext-diff', 'upstream',
+                           '--', name, cwd=tree)
+                held = (parse_patch(patches[name].read_text())[1]
+                        if name in patches else '')
+                if diff != held:
+                    pending.append(f'{name}: edited, not in patches/')
+            elif not ((self.root / name).is_file() and
+                      (self.root / name).read_bytes() ==
+                      (tree / name).read_bytes()):
+                pending.append(f'{name}: edited in the tree')
+        for name in git('ls-files', '--others', '--exclude-standard',
+                        '--directory', cwd=tree).splitlines():
+            pending.append(f'{name}: new in the tree')
+        return pending
 
     def refresh(self, tree, dry_run=False):
         """Regenerate patches/ from the tree's diff against upstream.

@@ -187,6 +187,17 @@ class TestTree(QueueTestCase):
         self.assertEqual(0, self.main('tree')[0])
         self.assertEqual('edited\n', (self.tree / 'README.rst').read_text())
 
+    def test_tree_older_than_repository_holds_no_edits(self):
+        patch = self.add_patch()
+        self.queue.materialize(self.tree)
+        # the repository moves on: a new file, and the patch is dropped
+        self.write('nova/newer.py', 'NEWER = 1\n')
+        patch.unlink()
+        self.assertEqual([], self.queue.unexported(self.tree))
+        self.queue.materialize(self.tree)
+        self.assertTrue((self.tree / 'nova/newer.py').exists())
+        self.assertNotIn('ep_new', (self.tree / 'pyproject.toml').read_text())
+
     def test_patch_does_not_apply_names_patch_file_and_hunk(self):
         patch = self.add_patch()
         # upstream moved on: the context of the hunk is gone

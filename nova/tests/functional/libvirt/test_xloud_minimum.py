@@ -19,6 +19,7 @@ asserting on the placement allocation and the domain XML.
 """
 
 import time
+from unittest import mock
 
 from lxml import etree
 
@@ -36,8 +37,9 @@ class XloudMinimumTestBase(base.ServersTestBase):
         super().setUp()
         self.ctxt = nova_context.get_admin_context()
 
-    def _flavor(self, vcpus=4, memory_mb=2048, **extra_spec):
+    def _flavor(self, vcpus=4, memory_mb=2048, disk=1, **extra_spec):
         return self._create_flavor(vcpu=vcpus, memory_mb=memory_mb,
+                                   disk=disk, ephemeral=0,
                                    extra_spec=extra_spec or None)
 
     def _domain(self, server, host='compute1'):
@@ -138,6 +140,12 @@ class BootAtMinimumTest(XloudMinimumTestBase):
         self.assertEqual(4, usage['cores']['in_use'])
         self.assertEqual(2048, usage['ram']['in_use'])
 
+    def _resize(self, server, flavor):
+        # as upstream's libvirt functional tests do: the fake has no disks
+        with mock.patch('nova.virt.libvirt.driver.LibvirtDriver'
+                        '.migrate_disk_and_power_off', return_value='{}'):
+            return self._resize_server(server, flavor)
+
     def test_resize_between_minimum_and_plain(self):
         self.flags(allow_resize_to_same_host=True)
         small = self._flavor(minimum_cpu='1', minimum_memory='512')
@@ -146,13 +154,14 @@ class BootAtMinimumTest(XloudMinimumTestBase):
         self.assertEqual({'VCPU': 1, 'MEMORY_MB': 512},
                          self._allocation(server))
 
-        server = self._resize_server(server, plain)
+        server = self._resize(server, plain)
         server = self._confirm_resize(server)
         self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024},
                          self._allocation(server))
-        self.assertEqual((2, None, 1024 * 1024, None), self._sizes(server))
+        self.assertEqual((2, None, 1024 * 1024, 1024 * 1024),
+                         self._sizes(server))
 
-        server = self._resize_server(server, small)
+        server = self._resize(server, small)
         server = self._confirm_resize(server)
         self.assertEqual({'VCPU': 1, 'MEMORY_MB': 512},
                          self._allocation(server))
@@ -240,14 +249,14 @@ class RefusalsTest(XloudMinimumTestBase):
         self.assertEqual([], self.api.get_servers())
 
     def test_boot_with_clashing_image(self):
-        flavor = self._flavor(minimum_memory='1024')
-        image = self._create_image({'hw_mem_page_size': 'large'})
+        flavor = self._flavor(minimum_cpu='1')
+        image = self._create_image({'hw_cpu_policy': 'dedicated'})
         msg = self._assert_400(
             self.api.post_server,
             {'server': self._build_server(flavor_id=flavor,
                                           image_uuid=image['id'],
                                           networks='none')})
-        self.assertIn('hw:mem_page_size', msg)
+        self.assertIn('dedicated CPU policy', msg)
 
     def test_resize_to_flavor_that_predates_the_checks(self):
         self.flags(allow_resize_to_same_host=True)
@@ -294,7 +303,6 @@ class DensityTest(XloudMinimumTestBase):
 
     def setUp(self):
         super().setUp()
-        # 8 host CPUs at a 1.0 ratio: 8 VCPU in placement
         self.flags(cpu_allocation_ratio=1.0)
         # quota counts the flavor maximum; it must not be what stops us
         self.flags(cores=100, instances=100, group='quota')
@@ -312,7 +320,7 @@ class DensityTest(XloudMinimumTestBase):
 
     def _fill(self, flavor):
         servers = []
-        while len(servers) < 20:
+        while len(servers) < 40:
             server = self._boot(flavor)
             if server['status'] == 'ERROR':
                 self.assertIn('No valid host', server['fault']['message'])
@@ -324,9 +332,13 @@ class DensityTest(XloudMinimumTestBase):
         return len(servers)
 
     def test_density(self):
+        rp = self._get_provider_uuid_by_host('compute1')
+        vcpu = self._get_provider_inventory(rp)['VCPU']
+        capacity = int((vcpu['total'] - vcpu['reserved']) *
+                       vcpu['allocation_ratio'])
         plain = self._fill(self._flavor(memory_mb=256))
         small = self._fill(self._flavor(memory_mb=256, minimum_cpu='1'))
-        self.assertEqual(2, plain)
-        self.assertEqual(8, small)
+        self.assertEqual(capacity // 4, plain)
+        self.assertEqual(capacity, small)
         # the theoretical ratio: vcpus / minimum_cpu
         self.assertEqual(4.0, small / plain)

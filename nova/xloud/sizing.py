@@ -196,3 +196,133 @@ def boot_vcpus(flavor):
 def boot_memory_mb(flavor):
     """The memory a server of the flavor boots with and placement claims."""
     return minimum_memory_mb(flavor) or flavor.memory_mb
+
+
+# What an adjust records in the (user read-only) system_metadata.
+#: The sizes the next boot uses, and the flavor they belong to: a resize to
+#: another flavor starts over at its minimum.
+SYSMETA_VCPUS = 'xloud_vcpus'
+SYSMETA_MEMORY_MB = 'xloud_memory_mb'
+SYSMETA_FLAVOR = 'xloud_flavorid'
+#: The sizes the guest runs at since its last adjust.
+SYSMETA_LIVE_VCPUS = 'xloud_live_vcpus'
+SYSMETA_LIVE_MEMORY_MB = 'xloud_live_memory_mb'
+
+RESOURCES = (
+    # (request key, flavor field, minimum spec, placement class, sysmeta)
+    ('current_vcpus', 'vcpus', MINIMUM_CPU, 'VCPU', SYSMETA_VCPUS,
+     SYSMETA_LIVE_VCPUS),
+    ('current_memory_mb', 'memory_mb', MINIMUM_MEMORY, 'MEMORY_MB',
+     SYSMETA_MEMORY_MB, SYSMETA_LIVE_MEMORY_MB),
+)
+
+
+def envelope(flavor, flavor_field):
+    """(minimum, maximum) a resource may be adjusted within, or None."""
+    maximum = flavor[flavor_field]
+    minimum = (minimum_vcpus(flavor) if flavor_field == 'vcpus'
+               else minimum_memory_mb(flavor))
+    if minimum is None:
+        return None
+    return minimum, maximum
+
+
+def check_request(flavor, requested):
+    """Refuse sizes outside the flavor's envelope, naming the range.
+
+    :param requested: {'current_vcpus': N, 'current_memory_mb': M}, either
+        key optional
+    :raises: XloudEnvelopeInvalid
+    """
+    problems = []
+    for key, field, spec, _rc, _s, _l in RESOURCES:
+        if requested.get(key) is None:
+            continue
+        bounds = envelope(flavor, field)
+        if bounds is None:
+            problems.append(
+                _("%(key)s cannot be adjusted: flavor %(flavor)s declares no "
+                  "%(spec)s.") % {'key': key, 'flavor': flavor.flavorid,
+                                  'spec': spec})
+        elif not bounds[0] <= requested[key] <= bounds[1]:
+            problems.append(
+                _("%(key)s %(value)d is outside the allowed range "
+                  "%(low)d-%(high)d.") % {'key': key,
+                                          'value': requested[key],
+                                          'low': bounds[0],
+                                          'high': bounds[1]})
+    if problems:
+        raise XloudEnvelopeInvalid(reason=' '.join(problems))
+
+
+def _sysmeta(instance):
+    if not instance.obj_attr_is_set('system_metadata'):
+        return {}
+    return instance.system_metadata or {}
+
+
+def _recorded(instance, key, field):
+    """A recorded size, if it still lies in the instance's envelope."""
+    value = _parse_minimum(_sysmeta(instance).get(key))
+    bounds = envelope(instance.flavor, field)
+    if value is None or bounds is None or not (
+            bounds[0] <= value <= bounds[1]):
+        return None
+    return value
+
+
+def next_boot(instance):
+    """{flavor field: size} the instance's next boot uses.
+
+    An adjust made with persist=True for the instance's current flavor, or
+    else the flavor's minimum, or else (no minimum) the flavor's maximum.
+    """
+    flavor = instance.flavor
+    persisted = (_sysmeta(instance).get(SYSMETA_FLAVOR) == flavor.flavorid)
+    sizes = {}
+    for _key, field, _spec, _rc, persist_key, _live in RESOURCES:
+        value = _recorded(instance, persist_key, field) if persisted else None
+        if value is None:
+            value = (boot_vcpus(flavor) if field == 'vcpus'
+                     else boot_memory_mb(flavor))
+        sizes[field] = value
+    return sizes
+
+
+def live(instance):
+    """{flavor field: size} the guest runs at, as last recorded."""
+    sizes = next_boot(instance)
+    if _sysmeta(instance).get(SYSMETA_FLAVOR) == instance.flavor.flavorid:
+        for _key, field, _spec, _rc, _persist, live_key in RESOURCES:
+            value = _recorded(instance, live_key, field)
+            if value is not None:
+                sizes[field] = value
+    return sizes
+
+
+def record(instance, sizes, persist):
+    """Record an applied adjust in the instance's system_metadata.
+
+    The caller saves the instance.
+    """
+    boot = next_boot(instance)  # before anything is recorded
+    sysmeta = instance.system_metadata
+    sysmeta[SYSMETA_FLAVOR] = instance.flavor.flavorid
+    for _key, field, _spec, _rc, persist_key, live_key in RESOURCES:
+        sysmeta[live_key] = str(sizes[field])
+        sysmeta[persist_key] = str(sizes[field] if persist else boot[field])
+
+
+#: The task_state of a server while an adjust is in flight.
+ADJUSTING = 'xloud_adjusting'
+
+
+class XloudAdjustFailed(exception.NovaException):
+    """The hypervisor failed an adjust; ``live`` is what the guest has."""
+    msg_fmt = _("Adjusting the server failed: %(reason)s. It now runs with "
+                "%(vcpus)s vCPUs and %(memory_mb)s MiB.")
+
+    def __init__(self, live, reason):
+        self.live = live
+        super().__init__(reason=reason, vcpus=live['vcpus'],
+                         memory_mb=live['memory_mb'])

@@ -21,12 +21,16 @@ live up to the maximum without a reboot. The CPU topology Nova builds
 always covers the maximum, so every vCPU up to it can be hot-plugged.
 """
 
+from oslo_log import log as logging
 from oslo_utils import units
 
 from nova import exception
 from nova.i18n import _
 from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import guest as libvirt_guest
 from nova.xloud import sizing
+
+LOG = logging.getLogger(__name__)
 
 #: The virt types whose guests can run below their maximum: QEMU hot-plugs
 #: vCPUs and has the virtio memory balloon.
@@ -51,15 +55,19 @@ def boot_size(instance, image_meta):
     None means "the flavor's maximum", which is also what upstream does.
     """
     flavor = instance.flavor
-    vcpus = sizing.minimum_vcpus(flavor)
-    memory_mb = sizing.minimum_memory_mb(flavor)
+    if (sizing.minimum_vcpus(flavor) is None and
+            sizing.minimum_memory_mb(flavor) is None):
+        return None, None
+    # what an adjust persisted for this flavor, else the minimum
+    boot = sizing.next_boot(instance)
+    vcpus, memory_mb = boot['vcpus'], boot['memory_mb']
     # The API refuses images that conflict with the flavor's minimums; an
     # older server that slipped through boots at its maximum, as upstream.
     found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
                              image_meta.properties if image_meta else None)
-    if sizing.MINIMUM_CPU in found or vcpus == flavor.vcpus:
+    if sizing.MINIMUM_CPU in found or vcpus >= flavor.vcpus:
         vcpus = None
-    if sizing.MINIMUM_MEMORY in found or memory_mb == flavor.memory_mb:
+    if sizing.MINIMUM_MEMORY in found or memory_mb >= flavor.memory_mb:
         memory_mb = None
     return vcpus, memory_mb
 
@@ -93,3 +101,41 @@ def configure_guest(guest, instance, image_meta):
             balloon.model = 'virtio'
             balloon.period = None
         guest.current_memory = memory_mb * units.Ki
+
+
+def _sizes(guest, inactive=False):
+    """{'vcpus': n, 'memory_mb': m} the domain has, live or defined."""
+    conf = guest.get_config() if not inactive else None
+    if conf is None:
+        conf = vconfig.LibvirtConfigGuest()
+        conf.parse_str(guest.get_xml_desc(dump_inactive=True))
+    memory_kib = conf.current_memory or conf.memory
+    return {'vcpus': conf.vcpus_current or conf.vcpus,
+            'memory_mb': memory_kib // units.Ki}
+
+
+def adjust(guest, instance, vcpus, memory_mb, persist):
+    """Set a guest's vCPUs and memory; the driver's xloud_adjust().
+
+    A running guest is changed live (vCPU hot-plug, balloon target), and
+    its definition too when ``persist``; a stopped one only in its
+    definition. When libvirt fails, what the guest really has is read back
+    and carried by the exception, so the caller can record it.
+    """
+    running = guest.is_active()
+    flags = {'live': running, 'persistent': persist or not running}
+    try:
+        guest.set_vcpus(vcpus, **flags)
+        guest.set_memory(memory_mb * units.Ki, **flags)
+    except libvirt_guest.libvirt.libvirtError as e:
+        LOG.warning('libvirt failed to adjust the guest to %(vcpus)d vCPUs '
+                    'and %(memory)d MiB: %(error)s',
+                    {'vcpus': vcpus, 'memory': memory_mb, 'error': e},
+                    instance=instance)
+        try:
+            actual = _sizes(guest, inactive=not running)
+        except Exception:
+            LOG.exception('Cannot read the guest back', instance=instance)
+            actual = sizing.live(instance)
+        raise sizing.XloudAdjustFailed(live=actual, reason=str(e))
+    return _sizes(guest, inactive=not running)

@@ -1,0 +1,116 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A server's VCPU / MEMORY_MB allocation, resized in place."""
+
+from oslo_log import log as logging
+
+from nova import exception
+from nova.i18n import _
+from nova.scheduler.client import report
+
+LOG = logging.getLogger(__name__)
+
+#: The compute node trait of hosts that can adjust servers live.
+TRAIT = 'CUSTOM_XLOUD_ADJUST'
+#: Consumer or provider generation conflicts are retried this often.
+ATTEMPTS = 4
+CLASSES = ('VCPU', 'MEMORY_MB')
+
+
+class XloudHostFull(exception.Invalid):
+    code = 409
+    msg_fmt = _("The host of server %(uuid)s lacks the capacity for "
+                "%(resources)s.")
+
+
+class XloudAllocationConflict(exception.Invalid):
+    code = 409
+    msg_fmt = _("The allocation of server %(uuid)s kept changing while it "
+                "was adjusted; try again.")
+
+
+def _node_provider(allocations):
+    """The provider holding the server's VCPU / MEMORY_MB."""
+    for rp_uuid, alloc in allocations.items():
+        if set(CLASSES) & set(alloc['resources']):
+            return rp_uuid
+    return None
+
+
+def current(reportclient, context, instance_uuid):
+    """(provider uuid, {class: amount}) of the server, or (None, {})."""
+    allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
+    rp_uuid = _node_provider(allocs.get('allocations', {}))
+    if rp_uuid is None:
+        return None, {}
+    resources = allocs['allocations'][rp_uuid]['resources']
+    return rp_uuid, {rc: resources[rc] for rc in CLASSES if rc in resources}
+
+
+def resize(reportclient, context, instance_uuid, amounts):
+    """Set the server's VCPU / MEMORY_MB amounts; keep everything else.
+
+    :param amounts: {'VCPU': n, 'MEMORY_MB': m}; a class left out keeps its
+        amount
+    :returns: the amounts before, for a rollback
+    :raises: XloudHostFull when placement refuses for capacity,
+        XloudAllocationConflict when generations kept changing
+    """
+    for attempt in range(ATTEMPTS):
+        allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
+        rp_uuid = _node_provider(allocs.get('allocations', {}))
+        if rp_uuid is None:
+            raise exception.ConsumerAllocationRetrievalFailed(
+                consumer_uuid=instance_uuid,
+                error='the server holds no VCPU or MEMORY_MB allocation')
+        resources = allocs['allocations'][rp_uuid]['resources']
+        before = {rc: resources[rc] for rc in CLASSES if rc in resources}
+        wanted = dict(before, **{rc: n for rc, n in amounts.items()
+                                 if rc in before})
+        if wanted == before:
+            return before
+        payload = {
+            'allocations': {
+                rp: {'resources': (dict(a['resources'], **wanted)
+                                   if rp == rp_uuid else a['resources'])}
+                for rp, a in allocs['allocations'].items()
+            },
+            'consumer_generation': allocs['consumer_generation'],
+            'project_id': allocs['project_id'],
+            'user_id': allocs['user_id'],
+        }
+        try:
+            if reportclient.put_allocations(context, instance_uuid, payload):
+                return before
+        except (exception.AllocationUpdateFailed, report.Retry) as e:
+            LOG.debug('Retrying the allocation of %s: %s', instance_uuid, e)
+            continue
+        grown = sorted(f'{rc}={wanted[rc]}' for rc in wanted
+                       if wanted[rc] > before[rc])
+        raise XloudHostFull(uuid=instance_uuid,
+                            resources=', '.join(grown) or 'this size')
+    raise XloudAllocationConflict(uuid=instance_uuid)
+
+
+def host_can_adjust(reportclient, context, instance_uuid):
+    """Whether the server's compute node reports the XLoud trait.
+
+    nova-compute reports it from its driver's "supports_xloud_adjust"
+    capability, so an older compute, or a driver without support, does not.
+    """
+    rp_uuid, _amounts = current(reportclient, context, instance_uuid)
+    if rp_uuid is None:
+        return False
+    return TRAIT in reportclient.get_provider_traits(context, rp_uuid).traits

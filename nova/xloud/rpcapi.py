@@ -1,0 +1,73 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Client side of the XLoud compute RPC API.
+
+nova-compute serves it as an additional endpoint on the compute topic, in
+its own oslo.messaging namespace, ``xloud``, versioned on its own:
+
+* 1.0 - Initial version: xloud_adjust()
+
+Upstream's compute RPC API, its version and the service version are left
+alone, so they never collide with a later upstream release.
+"""
+
+import oslo_messaging as messaging
+
+from nova.compute import rpcapi as compute_rpcapi
+from nova.objects import base as objects_base
+from nova import rpc
+
+NAMESPACE = 'xloud'
+VERSION = '1.0'
+
+_ROUTER = None
+
+
+class XloudComputeAPI:
+
+    @property
+    def router(self):
+        # Lazy, like upstream's ComputeAPI.router: constructing the API must
+        # not need the RPC transport.
+        global _ROUTER
+        if _ROUTER is None:
+            target = messaging.Target(topic=compute_rpcapi.RPC_TOPIC,
+                                      namespace=NAMESPACE, version=VERSION)
+            client = rpc.get_client(
+                target, version_cap=VERSION,
+                serializer=objects_base.NovaObjectSerializer())
+            # ClientRouter follows the context's cell message queue.
+            _ROUTER = rpc.ClientRouter(client)
+        return _ROUTER
+
+    def xloud_adjust(self, ctxt, instance, vcpus, memory_mb, persist):
+        """Apply a validated, claimed adjust on the instance's host.
+
+        :param vcpus: the new vCPU count, or None to leave it
+        :param memory_mb: the new memory in MiB, or None to leave it
+        :param persist: whether the next boot uses the new sizes too
+        """
+        client = self.router.client(ctxt)
+        cctxt = client.prepare(
+            server=compute_rpcapi._compute_host(None, instance),
+            version=VERSION)
+        cctxt.cast(ctxt, 'xloud_adjust', instance=instance, vcpus=vcpus,
+                   memory_mb=memory_mb, persist=persist)
+
+
+def reset_router():
+    """For tests: forget the cached router."""
+    global _ROUTER
+    _ROUTER = None

@@ -93,27 +93,3 @@ class XloudComputeEndpoint:
         sizing.record(instance, sizes, persist)
         instance.task_state = None
         instance.save(expected_task_state=[ADJUSTING])
-
-
-def reconcile_allocation(manager, context, instance):
-    """Make the allocation match the size the guest runs at.
-
-    A move sizes the new allocation from the flavor, i.e. its minimum; a
-    guest that was adjusted keeps its recorded size across a live
-    migration, so the allocation follows it once the guest has arrived.
-    """
-    if not instance.obj_attr_is_set('flavor'):
-        return
-    flavor = instance.flavor
-    if (sizing.minimum_vcpus(flavor) is None and
-            sizing.minimum_memory_mb(flavor) is None):
-        return
-    try:
-        instance.system_metadata  # loads it when the move left it out
-        sizes = sizing.live(instance)
-        placement.resize(manager.reportclient, context, instance.uuid,
-                         {'VCPU': sizes['vcpus'],
-                          'MEMORY_MB': sizes['memory_mb']})
-    except Exception:
-        LOG.exception('Could not make the allocation of the server follow '
-                      'its size', instance=instance)

@@ -19,6 +19,7 @@ from oslo_log import log as logging
 from nova import exception
 from nova.i18n import _
 from nova.scheduler.client import report
+from nova.xloud import sizing
 
 LOG = logging.getLogger(__name__)
 
@@ -114,3 +115,28 @@ def host_can_adjust(reportclient, context, instance_uuid):
     if rp_uuid is None:
         return False
     return TRAIT in reportclient.get_provider_traits(context, rp_uuid).traits
+
+
+def follow_guest(reportclient, context, instance):
+    """Make the server's allocation match the size its guest runs at.
+
+    A move sizes the new allocation from the flavor, i.e. its minimum, and a
+    reboot or start boots the guest at its next-boot size; either can leave
+    placement out of step with an adjusted guest until this is called.
+    Failures are logged, never raised: the operation that called it has
+    already happened.
+    """
+    if not instance.obj_attr_is_set('flavor'):
+        return
+    flavor = instance.flavor
+    if (sizing.minimum_vcpus(flavor) is None and
+            sizing.minimum_memory_mb(flavor) is None):
+        return
+    try:
+        instance.system_metadata  # loads it where the caller left it out
+        sizes = sizing.live(instance)
+        resize(reportclient, context, instance.uuid,
+               {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']})
+    except Exception:
+        LOG.exception('Could not make the allocation of the server follow '
+                      'its size', instance=instance)

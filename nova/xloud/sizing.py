@@ -326,3 +326,19 @@ class XloudAdjustFailed(exception.NovaException):
         self.live = live
         super().__init__(reason=reason, vcpus=live['vcpus'],
                          memory_mb=live['memory_mb'])
+
+
+def note_boot(instance):
+    """Record that the guest was (re)defined at its next-boot sizes.
+
+    Called whenever a domain is generated (boot, hard reboot, start,
+    rebuild, a move), so a change that was not persisted is known to be
+    gone. Only the in-memory instance changes; the compute manager saves it.
+    """
+    sysmeta = _sysmeta(instance)
+    if sysmeta.get(SYSMETA_FLAVOR) != instance.flavor.flavorid:
+        return
+    boot = next_boot(instance)
+    for _key, field, _spec, _rc, _persist, live_key in RESOURCES:
+        if sysmeta.get(live_key) != str(boot[field]):
+            instance.system_metadata[live_key] = str(boot[field])

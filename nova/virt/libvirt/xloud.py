@@ -82,6 +82,7 @@ def configure_guest(guest, instance, image_meta):
     vcpus, memory_mb = boot_size(instance, image_meta)
     if vcpus is None and memory_mb is None:
         return
+    sizing.note_boot(instance)
     if guest.virt_type not in SUPPORTED_VIRT_TYPES:
         raise XloudGuestUnsupported(
             uuid=instance.uuid,

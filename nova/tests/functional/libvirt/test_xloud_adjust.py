@@ -115,6 +115,16 @@ class AdjustTest(XloudAdjustTestBase):
                                      view['allocated']))
         self.assertEqual((4, 2), self._sizes(self.server)[:2])
 
+    def test_not_persisted_is_gone_after_hard_reboot(self):
+        self._adjust(self.server, current_vcpus=3, current_memory_mb=1536,
+                     persist=False)
+        self._reboot_server(self.server, hard=True)
+        sizes, alloc, view = self._state(self.server)
+        self.assertEqual((4, 1, 2048 * 1024, 512 * 1024), sizes)
+        self.assertEqual({'VCPU': 1, 'MEMORY_MB': 512}, alloc)
+        self.assertEqual((1, 1), (view['vcpus']['current'],
+                                  view['vcpus']['next_boot']))
+
     def test_malformed_bodies(self):
         before = self._state(self.server)
         bodies = [

@@ -25,7 +25,6 @@ from unittest import mock
 from nova import objects
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.api import client
-from nova.tests.functional.libvirt import base
 from nova.tests.functional.libvirt import test_xloud_minimum
 from nova.xloud import rpcapi as xloud_rpcapi
 
@@ -277,14 +276,8 @@ class HostTest(XloudAdjustTestBase):
                       self._refused(409, server, current_vcpus=2))
 
 
-class LiveMigrationTest(base.LibvirtMigrationMixin, XloudAdjustTestBase):
-
-    def setUp(self):
-        super().setUp()
-        self.start_compute('src')
-        self.start_compute('dest')
-        self.src = self.computes['src']
-        self.dest = self.computes['dest']
+class LiveMigrationTest(test_xloud_minimum.TwoHostsMixin,
+                        XloudAdjustTestBase):
 
     def test_live_values_survive_live_migration(self):
         self.server = self._create_server(flavor_id=self.flavor, host='src',

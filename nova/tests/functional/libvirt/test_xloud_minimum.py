@@ -273,8 +273,8 @@ class RefusalsTest(XloudMinimumTestBase):
             'status'])
 
 
-class LiveMigrationKeepsMinimumTest(base.LibvirtMigrationMixin,
-                                    XloudMinimumTestBase):
+class TwoHostsMixin(base.LibvirtMigrationMixin):
+    """Hosts 'src' and 'dest', for live migrations from one to the other."""
 
     def setUp(self):
         super().setUp()
@@ -282,6 +282,9 @@ class LiveMigrationKeepsMinimumTest(base.LibvirtMigrationMixin,
         self.start_compute('dest')
         self.src = self.computes['src']
         self.dest = self.computes['dest']
+
+
+class LiveMigrationKeepsMinimumTest(TwoHostsMixin, XloudMinimumTestBase):
 
     def test_live_migration_keeps_current(self):
         flavor = self._flavor(minimum_cpu='2', minimum_memory='1024')

@@ -380,14 +380,18 @@ class Queue:
                         if name in patches else '')
                 if diff != held:
                     pending.append(f'{name}: edited, not in patches/')
-            elif not ((self.root / name).is_file() and
-                      (self.root / name).read_bytes() ==
-                      (tree / name).read_bytes()):
+            elif not self._same_as_repo(tree, name):
                 pending.append(f'{name}: edited in the tree')
         for name in git('ls-files', '--others', '--exclude-standard',
-                        '--directory', cwd=tree).splitlines():
-            pending.append(f'{name}: new in the tree')
+                        cwd=tree).splitlines():
+            if not self._same_as_repo(tree, name):
+                pending.append(f'{name}: new in the tree')
         return pending
+
+    def _same_as_repo(self, tree, name):
+        ours = self.root / name
+        return (ours.is_file() and
+                ours.read_bytes() == (pathlib.Path(tree) / name).read_bytes())
 
     def refresh(self, tree, dry_run=False):
         """Regenerate patches/ from the tree's diff against upstream.

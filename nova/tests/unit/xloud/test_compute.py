@@ -1,0 +1,174 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The xloud_adjust endpoint of nova-compute."""
+
+from unittest import mock
+
+import fixtures
+import oslo_messaging as messaging
+from oslo_utils.fixture import uuidsentinel as uuids
+
+from nova.compute import manager as compute_manager
+from nova.compute import vm_states
+from nova import context
+from nova import objects
+from nova import test
+from nova.tests.unit import fake_instance
+from nova.virt import driver
+from nova.xloud import compute as xloud_compute
+from nova.xloud import placement
+from nova.xloud import sizing
+
+
+def _instance(ctxt):
+    flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                            extra_specs={'minimum_cpu': '1',
+                                         'minimum_memory': '512'})
+    # runs at 2 vCPUs / 1024 MiB, and boots there too
+    sysmeta = {sizing.SYSMETA_FLAVOR: 'xl',
+               sizing.SYSMETA_VCPUS: '2', sizing.SYSMETA_MEMORY_MB: '1024',
+               sizing.SYSMETA_LIVE_VCPUS: '2',
+               sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+    instance = fake_instance.fake_instance_obj(
+        ctxt, uuid=uuids.instance, host='compute1', flavor=flavor,
+        vm_state=vm_states.ACTIVE, task_state=sizing.ADJUSTING)
+    instance.system_metadata = sysmeta
+    instance.obj_reset_changes()
+    return instance
+
+
+class XloudComputeEndpointTestCase(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.context = context.get_admin_context()
+        self.manager = mock.Mock(host='compute1')
+        self.manager.driver = mock.Mock(spec=driver.ComputeDriver)
+        self.endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+        self.instance = _instance(self.context)
+        self.mock_resize = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.placement.resize', autospec=True)).mock
+        self.mock_save = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.save', autospec=True)).mock
+        self.mock_fault = self.useFixture(fixtures.MockPatch(
+            'nova.compute.utils.add_instance_fault_from_exc',
+            autospec=True)).mock
+        self.mock_event_start = self.useFixture(fixtures.MockPatch(
+            'nova.objects.InstanceActionEvent.event_start',
+            autospec=True)).mock
+        self.mock_event_finish = self.useFixture(fixtures.MockPatch(
+            'nova.objects.InstanceActionEvent.event_finish_with_failure',
+            autospec=True)).mock
+
+    def _adjust(self, vcpus=3, memory_mb=1536, persist=True):
+        self.endpoint.xloud_adjust(self.context, instance=self.instance,
+                                   vcpus=vcpus, memory_mb=memory_mb,
+                                   persist=persist)
+
+    def _assert_recorded(self, live, next_boot):
+        self.assertEqual(live, sizing.live(self.instance))
+        self.assertEqual(next_boot, sizing.next_boot(self.instance))
+        self.mock_resize.assert_called_once_with(
+            self.manager.reportclient, self.context, uuids.instance,
+            {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']})
+        self.assertIsNone(self.instance.task_state)
+        self.mock_save.assert_called_once_with(
+            expected_task_state=[sizing.ADJUSTING])
+
+    def test_target(self):
+        target = xloud_compute.XloudComputeEndpoint.target
+        self.assertEqual(('xloud', '1.0'), (target.namespace, target.version))
+
+    def test_served_by_the_compute_manager(self):
+        endpoints = [e for e in compute_manager.ComputeManager()
+                     .additional_endpoints
+                     if isinstance(e, xloud_compute.XloudComputeEndpoint)]
+        self.assertEqual(1, len(endpoints))
+
+    def test_success(self):
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 3, 'memory_mb': 1536}
+        self._adjust()
+        self.manager.driver.xloud_adjust.assert_called_once_with(
+            self.instance, 3, 1536, True)
+        self._assert_recorded({'vcpus': 3, 'memory_mb': 1536},
+                              {'vcpus': 3, 'memory_mb': 1536})
+        self.mock_event_start.assert_called_once_with(
+            self.context, uuids.instance, 'compute_xloud_adjust',
+            want_result=False, host='compute1')
+        self.mock_event_finish.assert_called_once_with(
+            self.context, uuids.instance, 'compute_xloud_adjust',
+            exc_val=None, exc_tb=None, want_result=False)
+        self.mock_fault.assert_not_called()
+
+    def test_success_not_persisted(self):
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 3, 'memory_mb': 1536}
+        self._adjust(persist=False)
+        self._assert_recorded({'vcpus': 3, 'memory_mb': 1536},
+                              {'vcpus': 2, 'memory_mb': 1024})
+
+    def test_left_out_resource_keeps_its_size(self):
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 2, 'memory_mb': 512}
+        self._adjust(vcpus=None, memory_mb=512)
+        self.manager.driver.xloud_adjust.assert_called_once_with(
+            self.instance, 2, 512, True)
+
+    def test_records_what_the_driver_reports(self):
+        # the allocation follows the guest, not the request
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 3, 'memory_mb': 1280}
+        self._adjust()
+        self._assert_recorded({'vcpus': 3, 'memory_mb': 1280},
+                              {'vcpus': 3, 'memory_mb': 1280})
+
+    def test_adjust_failed_reconciles_to_the_guest(self):
+        error = sizing.XloudAdjustFailed(
+            live={'vcpus': 3, 'memory_mb': 1024}, reason='balloon stuck')
+        self.manager.driver.xloud_adjust.side_effect = error
+
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust)
+
+        self.assertIs(error, exc)
+        # what the guest has now, and not persisted
+        self._assert_recorded({'vcpus': 3, 'memory_mb': 1024},
+                              {'vcpus': 2, 'memory_mb': 1024})
+        self.mock_fault.assert_called_once_with(
+            self.context, self.instance, error, mock.ANY)
+        self.assertIs(error, self.mock_event_finish.call_args.kwargs[
+            'exc_val'])
+
+    @mock.patch.object(xloud_compute.LOG, 'exception')
+    def test_allocation_failure_is_logged(self, mock_log):
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 3, 'memory_mb': 1536}
+        self.mock_resize.side_effect = placement.XloudHostFull(
+            uuid=uuids.instance, resources='VCPU=3')
+        self._adjust()
+        mock_log.assert_called_once()
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
+                         sizing.live(self.instance))
+        self.assertIsNone(self.instance.task_state)
+
+    def test_driver_without_support(self):
+        self.manager.driver.xloud_adjust.side_effect = NotImplementedError
+        # an expected exception: the RPC server does not log it as an error
+        exc = self.assertRaises(messaging.ExpectedException, self._adjust)
+        self.assertIs(NotImplementedError, exc.exc_info[0])
+        # growth the API claimed is given back
+        self._assert_recorded({'vcpus': 2, 'memory_mb': 1024},
+                              {'vcpus': 2, 'memory_mb': 1024})
+        self.mock_fault.assert_called_once()

@@ -1,0 +1,257 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Resizing a server's VCPU / MEMORY_MB allocation in place."""
+
+import copy
+from unittest import mock
+
+import ddt
+from oslo_utils.fixture import uuidsentinel as uuids
+
+from nova import context
+from nova import exception
+from nova import objects
+from nova.scheduler.client import report
+from nova import test
+from nova.xloud import placement
+from nova.xloud import sizing
+
+
+def _allocations(vcpu=2, memory_mb=1024, generation=1):
+    """The server's allocation: the compute node and a bandwidth provider."""
+    return {
+        'allocations': {
+            uuids.bandwidth: {
+                'generation': 7,
+                'resources': {'NET_BW_EGR_KILOBIT_PER_SEC': 1000},
+            },
+            uuids.node: {
+                'generation': 3,
+                'resources': {'VCPU': vcpu, 'MEMORY_MB': memory_mb,
+                              'DISK_GB': 10},
+            },
+        },
+        'consumer_generation': generation,
+        'project_id': uuids.project,
+        'user_id': uuids.user,
+    }
+
+
+def _payload(vcpu, memory_mb, generation=1):
+    return {
+        'allocations': {
+            uuids.bandwidth: {
+                'resources': {'NET_BW_EGR_KILOBIT_PER_SEC': 1000}},
+            uuids.node: {
+                'resources': {'VCPU': vcpu, 'MEMORY_MB': memory_mb,
+                              'DISK_GB': 10}},
+        },
+        'consumer_generation': generation,
+        'project_id': uuids.project,
+        'user_id': uuids.user,
+    }
+
+
+class _Base(test.NoDBTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.context = context.get_admin_context()
+        self.client = mock.Mock(spec=report.SchedulerReportClient)
+        self.client.get_allocs_for_consumer.return_value = _allocations()
+        self.client.put_allocations.return_value = True
+
+
+@ddt.ddt
+class ResizeTestCase(_Base):
+
+    def _resize(self, amounts):
+        return placement.resize(self.client, self.context, uuids.instance,
+                                amounts)
+
+    def test_changes_only_vcpu_and_memory_of_the_node(self):
+        before = self._resize({'VCPU': 3, 'MEMORY_MB': 2048})
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, before)
+        self.client.get_allocs_for_consumer.assert_called_once_with(
+            self.context, uuids.instance)
+        self.client.put_allocations.assert_called_once_with(
+            self.context, uuids.instance, _payload(3, 2048))
+
+    def test_class_left_out_keeps_its_amount(self):
+        self._resize({'VCPU': 1})
+        self.client.put_allocations.assert_called_once_with(
+            self.context, uuids.instance, _payload(1, 1024))
+
+    def test_class_the_server_does_not_hold_is_ignored(self):
+        allocs = _allocations()
+        del allocs['allocations'][uuids.node]['resources']['MEMORY_MB']
+        self.client.get_allocs_for_consumer.return_value = allocs
+        before = self._resize({'VCPU': 3, 'MEMORY_MB': 2048})
+        self.assertEqual({'VCPU': 2}, before)
+        payload = self.client.put_allocations.call_args.args[2]
+        self.assertEqual({'VCPU': 3, 'DISK_GB': 10},
+                         payload['allocations'][uuids.node]['resources'])
+
+    def test_reading_does_not_change_the_allocation(self):
+        allocs = _allocations()
+        self.client.get_allocs_for_consumer.return_value = allocs
+        pristine = copy.deepcopy(allocs)
+        self._resize({'VCPU': 4})
+        self.assertEqual(pristine, allocs)
+
+    def test_no_put_when_nothing_changes(self):
+        before = self._resize({'VCPU': 2, 'MEMORY_MB': 1024})
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, before)
+        self.client.put_allocations.assert_not_called()
+
+    def test_server_without_allocation(self):
+        self.client.get_allocs_for_consumer.return_value = {
+            'allocations': {}}
+        self.assertRaises(exception.ConsumerAllocationRetrievalFailed,
+                          self._resize, {'VCPU': 3})
+        self.client.put_allocations.assert_not_called()
+
+    @ddt.data(
+        exception.AllocationUpdateFailed(consumer_uuid=uuids.instance,
+                                         error='consumer generation'),
+        report.Retry('put_allocations', 'provider generation'))
+    def test_retries_with_a_fresh_read(self, error):
+        self.client.get_allocs_for_consumer.side_effect = [
+            _allocations(generation=1),
+            # something else changed the allocation meanwhile
+            _allocations(memory_mb=512, generation=2)]
+        self.client.put_allocations.side_effect = [error, True]
+
+        before = self._resize({'VCPU': 3})
+
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 512}, before)
+        self.assertEqual(2, self.client.get_allocs_for_consumer.call_count)
+        self.client.put_allocations.assert_called_with(
+            self.context, uuids.instance, _payload(3, 512, generation=2))
+
+    def test_gives_up_after_attempts(self):
+        self.client.put_allocations.side_effect = (
+            exception.AllocationUpdateFailed(consumer_uuid=uuids.instance,
+                                             error='consumer generation'))
+        exc = self.assertRaises(placement.XloudAllocationConflict,
+                                self._resize, {'VCPU': 3})
+        self.assertEqual(409, exc.code)
+        self.assertIn(uuids.instance, str(exc))
+        self.assertEqual(placement.ATTEMPTS,
+                         self.client.put_allocations.call_count)
+
+    def test_refused_names_the_grown_classes(self):
+        self.client.put_allocations.return_value = False
+        exc = self.assertRaises(placement.XloudHostFull, self._resize,
+                                {'VCPU': 4, 'MEMORY_MB': 2048})
+        self.assertEqual(409, exc.code)
+        self.assertIn('lacks the capacity for MEMORY_MB=2048, VCPU=4',
+                      str(exc))
+        # capacity is not a race: no second try
+        self.client.put_allocations.assert_called_once()
+
+    def test_refused_names_only_what_grew(self):
+        self.client.put_allocations.return_value = False
+        exc = self.assertRaises(placement.XloudHostFull, self._resize,
+                                {'VCPU': 4, 'MEMORY_MB': 512})
+        self.assertIn('lacks the capacity for VCPU=4.', str(exc))
+
+    def test_refused_shrink(self):
+        self.client.put_allocations.return_value = False
+        exc = self.assertRaises(placement.XloudHostFull, self._resize,
+                                {'VCPU': 1})
+        self.assertIn('lacks the capacity for this size', str(exc))
+
+
+class CurrentTestCase(_Base):
+
+    def test_current(self):
+        self.assertEqual(
+            (uuids.node, {'VCPU': 2, 'MEMORY_MB': 1024}),
+            placement.current(self.client, self.context, uuids.instance))
+
+    def test_no_allocation(self):
+        self.client.get_allocs_for_consumer.return_value = {
+            'allocations': {}}
+        self.assertEqual(
+            (None, {}),
+            placement.current(self.client, self.context, uuids.instance))
+
+
+class HostCanAdjustTestCase(_Base):
+
+    def _traits(self, *traits):
+        self.client.get_provider_traits.return_value = report.TraitInfo(
+            traits=set(traits), generation=1)
+
+    def test_with_trait(self):
+        self._traits('COMPUTE_STATUS_DISABLED', placement.TRAIT)
+        self.assertTrue(placement.host_can_adjust(
+            self.client, self.context, uuids.instance))
+        self.client.get_provider_traits.assert_called_once_with(
+            self.context, uuids.node)
+
+    def test_without_trait(self):
+        self._traits('COMPUTE_STATUS_DISABLED')
+        self.assertFalse(placement.host_can_adjust(
+            self.client, self.context, uuids.instance))
+
+    def test_without_allocation(self):
+        self.client.get_allocs_for_consumer.return_value = {
+            'allocations': {}}
+        self.assertFalse(placement.host_can_adjust(
+            self.client, self.context, uuids.instance))
+        self.client.get_provider_traits.assert_not_called()
+
+
+class FollowGuestTestCase(_Base):
+
+    def _instance(self, system_metadata=None, **extra_specs):
+        flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                                extra_specs=extra_specs)
+        return objects.Instance(uuid=uuids.instance, flavor=flavor,
+                                system_metadata=system_metadata or {})
+
+    def test_flavor_without_minimums(self):
+        placement.follow_guest(self.client, self.context, self._instance())
+        self.client.get_allocs_for_consumer.assert_not_called()
+        self.client.put_allocations.assert_not_called()
+
+    def test_instance_without_flavor(self):
+        instance = objects.Instance(uuid=uuids.instance)
+        placement.follow_guest(self.client, self.context, instance)
+        self.client.get_allocs_for_consumer.assert_not_called()
+
+    def test_follows_the_minimum(self):
+        instance = self._instance(minimum_cpu='1', minimum_memory='512')
+        placement.follow_guest(self.client, self.context, instance)
+        self.client.put_allocations.assert_called_once_with(
+            self.context, uuids.instance, _payload(1, 512))
+
+    def test_follows_the_recorded_size(self):
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3',
+             sizing.SYSMETA_LIVE_MEMORY_MB: '1536'},
+            minimum_cpu='1', minimum_memory='512')
+        placement.follow_guest(self.client, self.context, instance)
+        self.client.put_allocations.assert_called_once_with(
+            self.context, uuids.instance, _payload(3, 1536))
+
+    @mock.patch.object(placement.LOG, 'exception')
+    def test_errors_are_logged_not_raised(self, mock_log):
+        self.client.put_allocations.return_value = False
+        instance = self._instance(minimum_cpu='3')
+        placement.follow_guest(self.client, self.context, instance)
+        mock_log.assert_called_once()

@@ -50,8 +50,8 @@ class XloudComputeEndpoint:
     def reportclient(self):
         return self.manager.reportclient
 
-    @compute_manager.wrap_exception()
     @messaging.expected_exceptions(NotImplementedError)
+    @compute_manager.wrap_exception()
     @compute_utils.wrap_instance_event(prefix='compute')
     @compute_manager.wrap_instance_fault
     def xloud_adjust(self, context, instance, vcpus, memory_mb, persist):

@@ -92,16 +92,30 @@ def resize(reportclient, context, instance_uuid, amounts):
             'project_id': allocs['project_id'],
             'user_id': allocs['user_id'],
         }
+        # Not put_allocations(): it answers False both for a host without
+        # the capacity and for a race it gave up retrying, and a user must
+        # be told which.
+        resp = reportclient.put(
+            '/allocations/%s' % instance_uuid, payload,
+            version=report.CONSUMER_GENERATION_VERSION,
+            global_request_id=context.global_id)
+        if resp.status_code == 204:
+            return before
         try:
-            if reportclient.put_allocations(context, instance_uuid, payload):
-                return before
-        except (exception.AllocationUpdateFailed, report.Retry) as e:
-            LOG.debug('Retrying the allocation of %s: %s', instance_uuid, e)
+            error = resp.json()['errors'][0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            error = {'code': None, 'detail': resp.text}
+        if error.get('code') == 'placement.concurrent_update':
+            LOG.debug('Retrying the allocation of %s: %s', instance_uuid,
+                      error.get('detail'))
             continue
-        grown = sorted(f'{rc}={wanted[rc]}' for rc in wanted
-                       if wanted[rc] > before[rc])
-        raise XloudHostFull(uuid=instance_uuid,
-                            resources=', '.join(grown) or 'this size')
+        if resp.status_code == 409:
+            grown = sorted(f'{rc}={wanted[rc]}' for rc in wanted
+                           if wanted[rc] > before[rc])
+            raise XloudHostFull(uuid=instance_uuid,
+                                resources=', '.join(grown) or 'this size')
+        raise exception.AllocationUpdateFailed(
+            consumer_uuid=instance_uuid, error=error.get('detail'))
     raise XloudAllocationConflict(uuid=instance_uuid)
 
 

@@ -64,6 +64,19 @@ def _payload(vcpu, memory_mb, generation=1):
     }
 
 
+def _resp(status, code=None, detail='placement said no'):
+    resp = mock.Mock(status_code=status, text=detail)
+    resp.json.return_value = {'errors': [{'code': code, 'detail': detail}]}
+    return resp
+
+
+OK = _resp(204)
+FULL = _resp(409, 'placement.undefined_code',
+             'Unable to allocate inventory: Unable to create allocation')
+RACE = _resp(409, 'placement.concurrent_update',
+             'consumer generation conflict')
+
+
 class _Base(test.NoDBTestCase):
 
     def setUp(self):
@@ -71,7 +84,7 @@ class _Base(test.NoDBTestCase):
         self.context = context.get_admin_context()
         self.client = mock.Mock(spec=report.SchedulerReportClient)
         self.client.get_allocs_for_consumer.return_value = _allocations()
-        self.client.put_allocations.return_value = True
+        self.client.put.return_value = OK
 
 
 @ddt.ddt
@@ -86,13 +99,14 @@ class ResizeTestCase(_Base):
         self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, before)
         self.client.get_allocs_for_consumer.assert_called_once_with(
             self.context, uuids.instance)
-        self.client.put_allocations.assert_called_once_with(
-            self.context, uuids.instance, _payload(3, 2048))
+        self.client.put.assert_called_once_with(
+            '/allocations/%s' % uuids.instance, _payload(3, 2048),
+            version='1.28', global_request_id=self.context.global_id)
 
     def test_class_left_out_keeps_its_amount(self):
         self._resize({'VCPU': 1})
-        self.client.put_allocations.assert_called_once_with(
-            self.context, uuids.instance, _payload(1, 1024))
+        self.assertEqual(_payload(1, 1024),
+                         self.client.put.call_args.args[1])
 
     def test_class_the_server_does_not_hold_is_ignored(self):
         allocs = _allocations()
@@ -100,7 +114,7 @@ class ResizeTestCase(_Base):
         self.client.get_allocs_for_consumer.return_value = allocs
         before = self._resize({'VCPU': 3, 'MEMORY_MB': 2048})
         self.assertEqual({'VCPU': 2}, before)
-        payload = self.client.put_allocations.call_args.args[2]
+        payload = self.client.put.call_args.args[1]
         self.assertEqual({'VCPU': 3, 'DISK_GB': 10},
                          payload['allocations'][uuids.node]['resources'])
 
@@ -114,62 +128,66 @@ class ResizeTestCase(_Base):
     def test_no_put_when_nothing_changes(self):
         before = self._resize({'VCPU': 2, 'MEMORY_MB': 1024})
         self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, before)
-        self.client.put_allocations.assert_not_called()
+        self.client.put.assert_not_called()
 
     def test_server_without_allocation(self):
         self.client.get_allocs_for_consumer.return_value = {
             'allocations': {}}
         self.assertRaises(exception.ConsumerAllocationRetrievalFailed,
                           self._resize, {'VCPU': 3})
-        self.client.put_allocations.assert_not_called()
+        self.client.put.assert_not_called()
 
-    @ddt.data(
-        exception.AllocationUpdateFailed(consumer_uuid=uuids.instance,
-                                         error='consumer generation'),
-        report.Retry('put_allocations', 'provider generation'))
+    @ddt.data(RACE, _resp(409, 'placement.concurrent_update',
+                          'resource provider generation conflict'))
     def test_retries_with_a_fresh_read(self, error):
         self.client.get_allocs_for_consumer.side_effect = [
             _allocations(generation=1),
             # something else changed the allocation meanwhile
             _allocations(memory_mb=512, generation=2)]
-        self.client.put_allocations.side_effect = [error, True]
+        self.client.put.side_effect = [error, OK]
 
         before = self._resize({'VCPU': 3})
 
         self.assertEqual({'VCPU': 2, 'MEMORY_MB': 512}, before)
         self.assertEqual(2, self.client.get_allocs_for_consumer.call_count)
-        self.client.put_allocations.assert_called_with(
-            self.context, uuids.instance, _payload(3, 512, generation=2))
+        self.assertEqual(_payload(3, 512, generation=2),
+                         self.client.put.call_args.args[1])
 
     def test_gives_up_after_attempts(self):
-        self.client.put_allocations.side_effect = (
-            exception.AllocationUpdateFailed(consumer_uuid=uuids.instance,
-                                             error='consumer generation'))
+        self.client.put.return_value = RACE
         exc = self.assertRaises(placement.XloudAllocationConflict,
                                 self._resize, {'VCPU': 3})
         self.assertEqual(409, exc.code)
         self.assertIn(uuids.instance, str(exc))
         self.assertEqual(placement.ATTEMPTS,
-                         self.client.put_allocations.call_count)
+                         self.client.put.call_count)
 
     def test_refused_names_the_grown_classes(self):
-        self.client.put_allocations.return_value = False
+        self.client.put.return_value = FULL
         exc = self.assertRaises(placement.XloudHostFull, self._resize,
                                 {'VCPU': 4, 'MEMORY_MB': 2048})
         self.assertEqual(409, exc.code)
         self.assertIn('lacks the capacity for MEMORY_MB=2048, VCPU=4',
                       str(exc))
         # capacity is not a race: no second try
-        self.client.put_allocations.assert_called_once()
+        self.client.put.assert_called_once()
 
     def test_refused_names_only_what_grew(self):
-        self.client.put_allocations.return_value = False
+        self.client.put.return_value = FULL
         exc = self.assertRaises(placement.XloudHostFull, self._resize,
                                 {'VCPU': 4, 'MEMORY_MB': 512})
         self.assertIn('lacks the capacity for VCPU=4.', str(exc))
 
+    def test_other_placement_error_is_not_capacity(self):
+        self.client.put.return_value = _resp(400, 'placement.undefined_code',
+                                             'JSON does not validate')
+        exc = self.assertRaises(exception.AllocationUpdateFailed,
+                                self._resize, {'VCPU': 3})
+        self.assertIn('JSON does not validate', str(exc))
+        self.client.put.assert_called_once()
+
     def test_refused_shrink(self):
-        self.client.put_allocations.return_value = False
+        self.client.put.return_value = FULL
         exc = self.assertRaises(placement.XloudHostFull, self._resize,
                                 {'VCPU': 1})
         self.assertIn('lacks the capacity for this size', str(exc))
@@ -227,7 +245,7 @@ class FollowGuestTestCase(_Base):
     def test_flavor_without_minimums(self):
         placement.follow_guest(self.client, self.context, self._instance())
         self.client.get_allocs_for_consumer.assert_not_called()
-        self.client.put_allocations.assert_not_called()
+        self.client.put.assert_not_called()
 
     def test_instance_without_flavor(self):
         instance = objects.Instance(uuid=uuids.instance)
@@ -237,8 +255,8 @@ class FollowGuestTestCase(_Base):
     def test_follows_the_minimum(self):
         instance = self._instance(minimum_cpu='1', minimum_memory='512')
         placement.follow_guest(self.client, self.context, instance)
-        self.client.put_allocations.assert_called_once_with(
-            self.context, uuids.instance, _payload(1, 512))
+        self.client.put.assert_called_once()
+        self.assertEqual(_payload(1, 512), self.client.put.call_args.args[1])
 
     def test_follows_the_recorded_size(self):
         instance = self._instance(
@@ -246,12 +264,12 @@ class FollowGuestTestCase(_Base):
              sizing.SYSMETA_LIVE_MEMORY_MB: '1536'},
             minimum_cpu='1', minimum_memory='512')
         placement.follow_guest(self.client, self.context, instance)
-        self.client.put_allocations.assert_called_once_with(
-            self.context, uuids.instance, _payload(3, 1536))
+        self.client.put.assert_called_once()
+        self.assertEqual(_payload(3, 1536), self.client.put.call_args.args[1])
 
     @mock.patch.object(placement.LOG, 'exception')
     def test_errors_are_logged_not_raised(self, mock_log):
-        self.client.put_allocations.return_value = False
+        self.client.put.return_value = FULL
         instance = self._instance(minimum_cpu='3')
         placement.follow_guest(self.client, self.context, instance)
         mock_log.assert_called_once()

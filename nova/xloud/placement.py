@@ -149,6 +149,9 @@ def follow_guest(reportclient, context, instance):
     try:
         instance.system_metadata  # loads it where the caller left it out
         sizes = sizing.live(instance)
+        if 'system_metadata' in instance.obj_what_changed():
+            # the driver noted a boot the caller has not saved
+            instance.save()
         resize(reportclient, context, instance.uuid,
                {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']})
     except Exception:

@@ -124,6 +124,21 @@ class AdjustTest(XloudAdjustTestBase):
         self.assertEqual((1, 1), (view['vcpus']['current'],
                                   view['vcpus']['next_boot']))
 
+    def test_host_restart(self):
+        self._adjust(self.server, current_vcpus=2, current_memory_mb=1024)
+        self._adjust(self.server, current_vcpus=3, current_memory_mb=1536,
+                     persist=False)
+        # the host goes down with its guests, and nova-compute comes back
+        self._domain(self.server).destroy()
+        self.flags(resume_guests_state_on_host_boot=True)
+        self.restart_compute_service('compute1')
+        sizes, alloc, view = self._state(self.server)
+        self.assertEqual((4, 2, 2048 * 1024, 1024 * 1024), sizes)
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, alloc)
+        self.assertEqual((2, 2, 2), (view['vcpus']['current'],
+                                     view['vcpus']['next_boot'],
+                                     view['vcpus']['allocated']))
+
     def test_malformed_bodies(self):
         before = self._state(self.server)
         bodies = [

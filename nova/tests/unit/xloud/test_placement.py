@@ -239,8 +239,26 @@ class FollowGuestTestCase(_Base):
     def _instance(self, system_metadata=None, **extra_specs):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
                                 extra_specs=extra_specs)
-        return objects.Instance(uuid=uuids.instance, flavor=flavor,
-                                system_metadata=system_metadata or {})
+        instance = objects.Instance(uuid=uuids.instance, flavor=flavor,
+                                    system_metadata=system_metadata or {})
+        instance.obj_reset_changes()  # as loaded from the database
+        return instance
+
+    def test_saves_a_noted_boot(self):
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            minimum_cpu='1')
+        sizing.note_boot(instance)  # what the driver does on a reboot
+        with mock.patch.object(instance, 'save') as save:
+            placement.follow_guest(self.client, self.context, instance)
+        save.assert_called_once_with()
+        self.assertEqual('1', instance.system_metadata[
+            sizing.SYSMETA_LIVE_VCPUS])
+        self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048},
+                         {rc: n for rc, n in self.client.put.call_args.args[
+                             1]['allocations'][uuids.node][
+                             'resources'].items()
+                          if rc in ('VCPU', 'MEMORY_MB')})
 
     def test_flavor_without_minimums(self):
         placement.follow_guest(self.client, self.context, self._instance())

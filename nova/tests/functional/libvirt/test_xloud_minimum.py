@@ -18,11 +18,13 @@ REST API -> conductor / scheduler -> placement -> compute -> fake libvirt,
 asserting on the placement allocation and the domain XML.
 """
 
+import io
 import time
 from unittest import mock
 
 from lxml import etree
 
+from nova.cmd import manage
 from nova import context as nova_context
 from nova import objects
 from nova.tests.functional.api import client
@@ -345,3 +347,68 @@ class DensityTest(XloudMinimumTestBase):
         self.assertEqual(capacity, small)
         # the theoretical ratio: vcpus / minimum_cpu
         self.assertEqual(4.0, small / plain)
+
+
+class MovesKeepMinimumTest(TwoHostsMixin, XloudMinimumTestBase):
+    """Every move sizes the new allocation, and the guest, at the minimum."""
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self._flavor(minimum_cpu='2', minimum_memory='1024')
+        self.expected = (4, 2, 2048 * 1024, 1024 * 1024)
+
+    def _host(self, server):
+        return self.admin_api.get_server(server['id'])[
+            'OS-EXT-SRV-ATTR:host']
+
+    def _assert_minimum(self, server):
+        host = self._host(server)
+        self.assertEqual(self.expected, self._sizes(server, host))
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024},
+                         self._allocation(server))
+
+    def test_cold_migration(self):
+        server = self._create_server(flavor_id=self.flavor, host='src',
+                                     networks='none')
+        with mock.patch('nova.virt.libvirt.driver.LibvirtDriver'
+                        '.migrate_disk_and_power_off', return_value='{}'):
+            server = self._migrate_server(server)
+        server = self._confirm_resize(server)
+        self.assertEqual('dest', self._host(server))
+        self._assert_minimum(server)
+
+    def test_shelve_unshelve(self):
+        server = self._create_server(flavor_id=self.flavor, host='src',
+                                     networks='none')
+        server = self._shelve_server(server)
+        self.assertEqual({}, self._get_allocations_by_server_uuid(
+            server['id']))
+        server = self._unshelve_server(server)
+        self._assert_minimum(server)
+
+    def test_evacuate(self):
+        server = self._create_server(flavor_id=self.flavor, host='src',
+                                     networks='none')
+        self.computes['src'].stop()
+        [service] = self.admin_api.get_services(binary='nova-compute',
+                                                host='src')
+        self.admin_api.put_service_force_down(service['id'], True)
+        # upstream's helper waits for SHUTOFF: in this harness the stopped
+        # source compute last reported the guest as shut off
+        server = self._evacuate_server(server, expected_host='dest')
+        self.assertEqual(self.expected, self._sizes(server, 'dest'))
+        allocations = self._get_allocations_by_server_uuid(server['id'])
+        dest_rp = self._get_provider_uuid_by_host('dest')
+        self.assertEqual(
+            {'VCPU': 2, 'MEMORY_MB': 1024},
+            {rc: n for rc, n in allocations[dest_rp]['resources'].items()
+             if rc in ('VCPU', 'MEMORY_MB')})
+
+    def test_heal_allocations(self):
+        server = self._create_server(flavor_id=self.flavor, host='src',
+                                     networks='none')
+        self._delete_server_allocations(server['id'])
+        cli = manage.PlacementCommands()
+        with mock.patch('sys.stdout', new=io.StringIO()):
+            self.assertEqual(0, cli.heal_allocations(verbose=True))
+        self._assert_minimum(server)

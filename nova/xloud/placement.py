@@ -18,6 +18,7 @@ from oslo_log import log as logging
 
 from nova import exception
 from nova.i18n import _
+from nova import objects
 from nova.scheduler.client import report
 from nova.xloud import sizing
 
@@ -42,11 +43,17 @@ class XloudAllocationConflict(exception.Invalid):
                 "was adjusted; try again.")
 
 
-def _node_provider(allocations):
-    """The provider holding the server's VCPU / MEMORY_MB."""
-    for rp_uuid, alloc in allocations.items():
+def _node_provider(allocations, rp_uuid=None):
+    """The provider holding the server's VCPU / MEMORY_MB.
+
+    ``rp_uuid``, when given, picks among several (an evacuated server holds
+    an allocation on its old host until that host cleans it up).
+    """
+    if rp_uuid is not None:
+        return rp_uuid if rp_uuid in allocations else None
+    for candidate, alloc in allocations.items():
         if set(CLASSES) & set(alloc['resources']):
-            return rp_uuid
+            return candidate
     return None
 
 
@@ -60,23 +67,25 @@ def current(reportclient, context, instance_uuid):
     return rp_uuid, {rc: resources[rc] for rc in CLASSES if rc in resources}
 
 
-def resize(reportclient, context, instance_uuid, amounts):
+def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None):
     """Set the server's VCPU / MEMORY_MB amounts; keep everything else.
 
     :param amounts: {'VCPU': n, 'MEMORY_MB': m}; a class left out keeps its
         amount
+    :param rp_uuid: the compute node provider, where the server holds
+        allocations on more than one
     :returns: the amounts before, for a rollback
     :raises: XloudHostFull when placement refuses for capacity,
         XloudAllocationConflict when generations kept changing
     """
     for attempt in range(ATTEMPTS):
         allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
-        rp_uuid = _node_provider(allocs.get('allocations', {}))
-        if rp_uuid is None:
+        node = _node_provider(allocs.get('allocations', {}), rp_uuid)
+        if node is None:
             raise exception.ConsumerAllocationRetrievalFailed(
                 consumer_uuid=instance_uuid,
                 error='the server holds no VCPU or MEMORY_MB allocation')
-        resources = allocs['allocations'][rp_uuid]['resources']
+        resources = allocs['allocations'][node]['resources']
         before = {rc: resources[rc] for rc in CLASSES if rc in resources}
         wanted = dict(before, **{rc: n for rc, n in amounts.items()
                                  if rc in before})
@@ -85,7 +94,7 @@ def resize(reportclient, context, instance_uuid, amounts):
         payload = {
             'allocations': {
                 rp: {'resources': (dict(a['resources'], **wanted)
-                                   if rp == rp_uuid else a['resources'])}
+                                   if rp == node else a['resources'])}
                 for rp, a in allocs['allocations'].items()
             },
             'consumer_generation': allocs['consumer_generation'],
@@ -134,9 +143,10 @@ def host_can_adjust(reportclient, context, instance_uuid):
 def follow_guest(reportclient, context, instance):
     """Make the server's allocation match the size its guest runs at.
 
-    A move sizes the new allocation from the flavor, i.e. its minimum, and a
-    reboot or start boots the guest at its next-boot size; either can leave
-    placement out of step with an adjusted guest until this is called.
+    A move (live or cold migration, evacuate, unshelve) sizes the new
+    allocation from the flavor, i.e. its minimum, and a reboot or start
+    boots the guest at its next-boot size; either can leave placement out of
+    step with an adjusted guest until this is called on its host.
     Failures are logged, never raised: the operation that called it has
     already happened.
     """
@@ -152,8 +162,11 @@ def follow_guest(reportclient, context, instance):
         if 'system_metadata' in instance.obj_what_changed():
             # the driver noted a boot the caller has not saved
             instance.save()
+        node = objects.ComputeNode.get_by_host_and_nodename(
+            context, instance.host, instance.node)
         resize(reportclient, context, instance.uuid,
-               {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']})
+               {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
+               rp_uuid=node.uuid)
     except Exception:
         LOG.exception('Could not make the allocation of the server follow '
                       'its size', instance=instance)

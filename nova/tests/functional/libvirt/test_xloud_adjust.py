@@ -304,3 +304,41 @@ class LiveMigrationTest(test_xloud_minimum.TwoHostsMixin,
                          self._sizes(self.server, 'dest'))
         self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
                          self._allocation(self.server))
+
+
+class MovesTest(test_xloud_minimum.TwoHostsMixin, XloudAdjustTestBase):
+    """An adjusted server keeps its persisted size, and placement follows."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = self._create_server(flavor_id=self.flavor, host='src',
+                                          networks='none')
+        self._adjust(self.server, current_vcpus=3, current_memory_mb=1536)
+        self.expected = (4, 3, 2048 * 1024, 1536 * 1024)
+
+    def _node_allocation(self, host):
+        allocations = self._get_allocations_by_server_uuid(self.server['id'])
+        rp = self._get_provider_uuid_by_host(host)
+        return {rc: n for rc, n in allocations[rp]['resources'].items()
+                if rc in ('VCPU', 'MEMORY_MB')}
+
+    def test_cold_migration(self):
+        with mock.patch('nova.virt.libvirt.driver.LibvirtDriver'
+                        '.migrate_disk_and_power_off', return_value='{}'):
+            self._migrate_server(self.server)
+        # the allocation follows while the resize waits for confirmation
+        self.assertEqual(self.expected, self._sizes(self.server, 'dest'))
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._node_allocation('dest'))
+        self._confirm_resize(self.server)
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._allocation(self.server))
+
+    def test_unshelve(self):
+        server = self._shelve_server(self.server)
+        self._unshelve_server(server)
+        host = self.admin_api.get_server(server['id'])[
+            'OS-EXT-SRV-ATTR:host']
+        self.assertEqual(self.expected, self._sizes(server, host))
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._allocation(server))

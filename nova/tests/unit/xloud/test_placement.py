@@ -18,6 +18,7 @@ import copy
 from unittest import mock
 
 import ddt
+import fixtures
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova import context
@@ -130,6 +131,18 @@ class ResizeTestCase(_Base):
         self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, before)
         self.client.put.assert_not_called()
 
+    def test_picks_the_given_provider(self):
+        # an evacuated server holds VCPU on its old host as well
+        allocs = _allocations()
+        allocs['allocations'][uuids.old_node] = {
+            'generation': 1, 'resources': {'VCPU': 2, 'MEMORY_MB': 1024}}
+        self.client.get_allocs_for_consumer.return_value = allocs
+        placement.resize(self.client, self.context, uuids.instance,
+                         {'VCPU': 3}, rp_uuid=uuids.node)
+        payload = self.client.put.call_args.args[1]['allocations']
+        self.assertEqual(3, payload[uuids.node]['resources']['VCPU'])
+        self.assertEqual(2, payload[uuids.old_node]['resources']['VCPU'])
+
     def test_server_without_allocation(self):
         self.client.get_allocs_for_consumer.return_value = {
             'allocations': {}}
@@ -236,10 +249,17 @@ class HostCanAdjustTestCase(_Base):
 
 class FollowGuestTestCase(_Base):
 
+    def setUp(self):
+        super().setUp()
+        self.get_node = self.useFixture(fixtures.MockPatch(
+            'nova.objects.ComputeNode.get_by_host_and_nodename',
+            return_value=objects.ComputeNode(uuid=uuids.node))).mock
+
     def _instance(self, system_metadata=None, **extra_specs):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
                                 extra_specs=extra_specs)
         instance = objects.Instance(uuid=uuids.instance, flavor=flavor,
+                                    host='compute1', node='node1',
                                     system_metadata=system_metadata or {})
         instance.obj_reset_changes()  # as loaded from the database
         return instance
@@ -273,6 +293,8 @@ class FollowGuestTestCase(_Base):
     def test_follows_the_minimum(self):
         instance = self._instance(minimum_cpu='1', minimum_memory='512')
         placement.follow_guest(self.client, self.context, instance)
+        self.get_node.assert_called_once_with(self.context, 'compute1',
+                                              'node1')
         self.client.put.assert_called_once()
         self.assertEqual(_payload(1, 512), self.client.put.call_args.args[1])
 

@@ -26,6 +26,7 @@ from nova import context
 from nova import exception
 from nova import objects
 from nova import test
+from nova.tests.unit.xloud import fakes
 from nova.xloud import api as xloud_api
 from nova.xloud import placement
 from nova.xloud import rpcapi
@@ -33,14 +34,8 @@ from nova.xloud import sizing
 
 
 def _instance(**updates):
-    flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
-                            extra_specs={'minimum_cpu': '1',
-                                         'minimum_memory': '512'})
-    # the guest runs at 2 vCPUs and 1024 MiB since an earlier adjust
-    sysmeta = {sizing.SYSMETA_FLAVOR: 'xl',
-               sizing.SYSMETA_VCPUS: '2', sizing.SYSMETA_MEMORY_MB: '1024',
-               sizing.SYSMETA_LIVE_VCPUS: '2',
-               sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+    flavor = fakes.flavor()
+    sysmeta = fakes.adjusted_sysmeta()
     fields = dict(uuid=uuids.instance, host='compute1', locked=False,
                   vm_state=vm_states.ACTIVE, task_state=None, flavor=flavor,
                   system_metadata=sysmeta)

@@ -23,9 +23,9 @@ from oslo_utils.fixture import uuidsentinel as uuids
 from nova.compute import manager as compute_manager
 from nova.compute import vm_states
 from nova import context
-from nova import objects
 from nova import test
 from nova.tests.unit import fake_instance
+from nova.tests.unit.xloud import fakes
 from nova.virt import driver
 from nova.xloud import compute as xloud_compute
 from nova.xloud import placement
@@ -33,14 +33,8 @@ from nova.xloud import sizing
 
 
 def _instance(ctxt):
-    flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
-                            extra_specs={'minimum_cpu': '1',
-                                         'minimum_memory': '512'})
-    # runs at 2 vCPUs / 1024 MiB, and boots there too
-    sysmeta = {sizing.SYSMETA_FLAVOR: 'xl',
-               sizing.SYSMETA_VCPUS: '2', sizing.SYSMETA_MEMORY_MB: '1024',
-               sizing.SYSMETA_LIVE_VCPUS: '2',
-               sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+    flavor = fakes.flavor()
+    sysmeta = fakes.adjusted_sysmeta()
     instance = fake_instance.fake_instance_obj(
         ctxt, uuid=uuids.instance, host='compute1', flavor=flavor,
         vm_state=vm_states.ACTIVE, task_state=sizing.ADJUSTING)

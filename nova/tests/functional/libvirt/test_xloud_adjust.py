@@ -342,3 +342,14 @@ class MovesTest(test_xloud_minimum.TwoHostsMixin, XloudAdjustTestBase):
         self.assertEqual(self.expected, self._sizes(server, host))
         self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
                          self._allocation(server))
+
+    def test_evacuate(self):
+        self.computes['src'].stop()
+        [service] = self.admin_api.get_services(binary='nova-compute',
+                                                host='src')
+        self.admin_api.put_service_force_down(service['id'], True)
+        server = self._evacuate_server(self.server, expected_host='dest')
+        self.assertEqual(self.expected, self._sizes(server, 'dest'))
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._node_allocation('dest'))
+        self.assertEqual(3, self._get(server)['vcpus']['allocated'])

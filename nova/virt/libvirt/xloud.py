@@ -72,6 +72,17 @@ def boot_size(instance, image_meta):
     return vcpus, memory_mb
 
 
+def _memory_adjustable(instance, image_meta):
+    """Whether the guest's memory may run below its maximum at all."""
+    flavor = instance.flavor
+    minimum = sizing.minimum_memory_mb(flavor)
+    if minimum is None or minimum >= flavor.memory_mb:
+        return False
+    found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
+                             image_meta.properties if image_meta else None)
+    return sizing.MINIMUM_MEMORY not in found
+
+
 def configure_guest(guest, instance, image_meta):
     """Start ``guest`` at the instance's minimum size, if it has one.
 
@@ -80,7 +91,8 @@ def configure_guest(guest, instance, image_meta):
     what upstream generates.
     """
     vcpus, memory_mb = boot_size(instance, image_meta)
-    if vcpus is None and memory_mb is None:
+    balloon_held = _memory_adjustable(instance, image_meta)
+    if vcpus is None and memory_mb is None and not balloon_held:
         return
     sizing.note_boot(instance)
     if guest.virt_type not in SUPPORTED_VIRT_TYPES:
@@ -90,7 +102,7 @@ def configure_guest(guest, instance, image_meta):
                      "size") % guest.virt_type)
     if vcpus is not None:
         guest.vcpus_current = vcpus
-    if memory_mb is not None:
+    if balloon_held:
         balloon = _balloon(guest)
         if balloon is None:
             balloon = vconfig.LibvirtConfigMemoryBalloon()
@@ -101,6 +113,12 @@ def configure_guest(guest, instance, image_meta):
             # (statistics stay off: the period is left unset).
             balloon.model = 'virtio'
             balloon.period = None
+        # The balloon target is the size placement allocated: a guest that
+        # deflated it on its own under memory pressure would use memory
+        # nobody allocated. (With deflate-on-OOM, Linux also keeps the
+        # ballooned pages in MemTotal, so the guest would not see its size.)
+        balloon.autodeflate = False
+    if memory_mb is not None:
         guest.current_memory = memory_mb * units.Ki
 
 

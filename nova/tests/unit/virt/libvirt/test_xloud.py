@@ -103,8 +103,9 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         self.flags(instances_path=self.useFixture(fixtures.TempDir()).path)
         self.drvr = libvirt_driver.LibvirtDriver(fake.FakeVirtAPI(), True)
 
-    def _config(self, image_props=None, **extra_specs):
+    def _config(self, image_props=None, sysmeta=None, **extra_specs):
         instance = objects.Instance(**test_driver._create_test_instance())
+        instance.system_metadata.update(sysmeta or {})
         instance.flavor = objects.Flavor(
             id=2, name='m1.xloud', flavorid='x1', memory_mb=2048, vcpus=4,
             root_gb=10, ephemeral_gb=0, swap=0, vcpu_weight=None,
@@ -144,6 +145,23 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         topology = cfg.cpu.sockets * cfg.cpu.cores * cfg.cpu.threads
         self.assertEqual(4, topology)
 
+    def test_balloon_is_a_hard_limit(self):
+        # upstream's balloon lets the guest deflate it under memory
+        # pressure; a guest held below its memory must not
+        self.assertIn('autodeflate="on"',
+                      self._balloons(self._config())[0].to_xml())
+        [balloon] = self._balloons(self._config(minimum_memory='512'))
+        self.assertFalse(balloon.autodeflate)
+        self.assertIn('autodeflate="off"', balloon.to_xml())
+
+    def test_balloon_held_when_booting_at_the_maximum(self):
+        # an adjust persisted the maximum: it boots there, and can still be
+        # shrunk live, so the balloon stays a hard limit
+        instance_sysmeta = {'xloud_memory_mb': '2048', 'xloud_flavorid': 'x1'}
+        cfg = self._config(minimum_memory='512', sysmeta=instance_sysmeta)
+        self.assertIsNone(cfg.current_memory)
+        self.assertFalse(self._balloons(cfg)[0].autodeflate)
+
     def test_balloon_even_without_stats(self):
         self.flags(mem_stats_period_seconds=0, group='libvirt')
         self.assertEqual('none', self._balloons(self._config())[0].model)
@@ -157,6 +175,7 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         cfg = self._config(minimum_cpu='4', minimum_memory='2048')
         self.assertIsNone(cfg.vcpus_current)
         self.assertIsNone(cfg.current_memory)
+        self.assertTrue(self._balloons(cfg)[0].autodeflate)
 
     def test_cpu_only(self):
         cfg = self._config(minimum_cpu='3')

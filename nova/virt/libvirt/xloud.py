@@ -122,15 +122,14 @@ def configure_guest(guest, instance, image_meta):
         guest.current_memory = memory_mb * units.Ki
 
 
-def _sizes(guest, inactive=False):
-    """{'vcpus': n, 'memory_mb': m} the domain has, live or defined."""
-    conf = guest.get_config() if not inactive else None
-    if conf is None:
+def _vcpus(guest, running):
+    """The vCPU count libvirt reports for the guest, live or defined."""
+    if running:
+        conf = guest.get_config()
+    else:
         conf = vconfig.LibvirtConfigGuest()
         conf.parse_str(guest.get_xml_desc(dump_inactive=True))
-    memory_kib = conf.current_memory or conf.memory
-    return {'vcpus': conf.vcpus_current or conf.vcpus,
-            'memory_mb': memory_kib // units.Ki}
+    return conf.vcpus_current or conf.vcpus
 
 
 def adjust(guest, instance, vcpus, memory_mb, persist):
@@ -138,23 +137,31 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
 
     A running guest is changed live (vCPU hot-plug, balloon target), and
     its definition too when ``persist``; a stopped one only in its
-    definition. When libvirt fails, what the guest really has is read back
-    and carried by the exception, so the caller can record it.
+    definition. The vCPU count returned is the one libvirt reports
+    afterwards; the memory is the balloon target, which the guest reaches
+    on its own shortly after (libvirt's live ``<currentMemory>`` is where
+    the balloon is now, not where it goes). When libvirt fails, what the
+    guest really has is carried by the exception, so the caller can record
+    it.
     """
     running = guest.is_active()
     flags = {'live': running, 'persistent': persist or not running}
+    sizes = sizing.live(instance)
     try:
         guest.set_vcpus(vcpus, **flags)
+        sizes['vcpus'] = vcpus
         guest.set_memory(memory_mb * units.Ki, **flags)
+        sizes['memory_mb'] = memory_mb
     except libvirt_guest.libvirt.libvirtError as e:
         LOG.warning('libvirt failed to adjust the guest to %(vcpus)d vCPUs '
                     'and %(memory)d MiB: %(error)s',
                     {'vcpus': vcpus, 'memory': memory_mb, 'error': e},
                     instance=instance)
         try:
-            actual = _sizes(guest, inactive=not running)
+            # e.g. a hot-unplug that timed out may have taken effect
+            sizes['vcpus'] = _vcpus(guest, running)
         except Exception:
             LOG.exception('Cannot read the guest back', instance=instance)
-            actual = sizing.live(instance)
-        raise sizing.XloudAdjustFailed(live=actual, reason=str(e))
-    return _sizes(guest, inactive=not running)
+        raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
+    sizes['vcpus'] = _vcpus(guest, running)
+    return sizes

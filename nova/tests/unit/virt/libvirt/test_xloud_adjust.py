@@ -131,7 +131,11 @@ class AdjustTestCase(_Base):
                                       memory_mb=2048))
 
     def test_vcpus_failure_carries_what_the_guest_has(self):
-        self.xml[0] = _xml(2, 1024)
+        # libvirt's vCPU count, the recorded balloon target
+        self.instance.system_metadata = {
+            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '1',
+            sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+        self.xml[0] = _xml(2, 1000)
         self.domain.setVcpusFlags.side_effect = _libvirt_error('no hotplug')
         exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
                                 running=True, persist=True)
@@ -140,12 +144,27 @@ class AdjustTestCase(_Base):
         self.domain.setMemoryFlags.assert_not_called()
 
     def test_memory_failure_after_vcpus(self):
-        # the vCPUs were hot-plugged, the balloon was not moved
-        self.xml[0] = _xml(3, 1024)
+        # the vCPUs were hot-plugged, the balloon target was not moved
+        self.instance.system_metadata = {
+            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '2',
+            sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+        self.xml[0] = _xml(3, 1000)
         self.domain.setMemoryFlags.side_effect = _libvirt_error()
         exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
                                 running=True, persist=False)
         self.assertEqual({'vcpus': 3, 'memory_mb': 1024}, exc.live)
+
+    def test_memory_is_the_balloon_target(self):
+        # libvirt's live currentMemory is where the balloon is on its way;
+        # the guest gets the target, and that is what placement charges
+        self.xml[0] = _xml(3, 700)
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
+                         self._adjust(running=True, persist=True))
+
+    def test_partial_hotplug_reports_what_libvirt_has(self):
+        self.xml[0] = _xml(2, 1536)
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1536},
+                         self._adjust(running=True, persist=True))
 
     def test_failure_on_a_stopped_guest_reads_the_definition(self):
         self.domain.setVcpusFlags.side_effect = _libvirt_error()

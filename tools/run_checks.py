@@ -16,14 +16,16 @@
 The stages, in order: the queue check, flake8 + hacking on every new and
 every patched Python file, the patch-queue tool's own tests, the packages
 (built, installed into a clean virtualenv and run), the unit tests
-(ours plus every upstream module listed in upstream-tests.txt) and the
-functional tests (ours). Each stage's results are counted, and the last
+(ours plus every upstream module listed in upstream-tests.txt), the
+functional tests (ours) and the real-hypervisor suite (libvirtd, QEMU and
+a real guest; as root, else counted as skipped). Each stage's results are counted, and the last
 line printed is the aggregate, exactly "N passed, N failed, N skipped".
 The exit status is non-zero when anything failed.
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -36,6 +38,7 @@ import zipfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import patchq  # noqa: E402
+import realhv  # noqa: E402
 
 # The environment upstream's tox.ini sets for its unit and functional envs.
 TEST_ENV = {
@@ -255,6 +258,67 @@ class Runner:
             counts.failed += 1
         self.stage(name, counts, time.monotonic() - start)
 
+    def hypervisor(self):
+        """nova/tests/hypervisor against real libvirtd, QEMU and a guest.
+
+        Starts the daemons that are not running and stops them after,
+        builds (or reuses) the guest image, and removes any domain the
+        suite left behind. Where it cannot run, one loud line says why and
+        the stage counts as skipped, or as failed when
+        XLOUD_REQUIRE_HYPERVISOR is set (CI sets it).
+        """
+        start = time.monotonic()
+        print('== hypervisor: real libvirtd + QEMU (TCG) + a Linux guest',
+              flush=True)
+        work = self.root / 'build' / 'hypervisor'
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            realhv.can_run()
+            rc, _ = self.run([self.python, '-c', 'import libvirt'],
+                             cwd=self.root)
+            if rc:
+                raise realhv.Unavailable(
+                    'libvirt-python is not installed (make install-tree '
+                    'installs it when libvirt-dev is there)')
+        except realhv.Unavailable as e:
+            required = os.environ.get('XLOUD_REQUIRE_HYPERVISOR')
+            print(f'!!!!! REAL-HYPERVISOR SUITE NOT RUN: {e} !!!!!',
+                  flush=True)
+            return self.stage('hypervisor', Counts(
+                failed=int(bool(required)), skipped=int(not required)),
+                time.monotonic() - start)
+        state = work / 'daemons.json'
+        timings = work / 'timings.jsonl'
+        timings.unlink(missing_ok=True)
+        counts = None
+        try:
+            realhv.up(state)
+            realhv.remove_domains()
+            image = realhv.image(self.root / 'build' / 'guest')
+            (work / 'image.json').write_text(json.dumps(image))
+            env = dict(os.environ, **TEST_ENV,
+                       XLOUD_HV_IMAGE=str(work / 'image.json'),
+                       XLOUD_HV_TIMINGS=str(timings))
+            rc, out = self.run(
+                [self.python, '-m', 'stestr',
+                 '--test-path=./nova/tests/hypervisor', 'run',
+                 '--concurrency=1'], cwd=self.tree, env=env)
+            counts = parse_stestr(out)
+            if counts is not None and rc and not counts.failed:
+                counts.failed += 1
+        except (realhv.Unavailable, subprocess.CalledProcessError) as e:
+            print(f'   the real hypervisor failed to come up: {e}')
+        finally:
+            realhv.remove_domains()
+            realhv.down(state)
+        if timings.exists():
+            print('   timings (seconds):')
+            for line in timings.read_text().splitlines():
+                t = json.loads(line)
+                print(f'   {t["seconds"]:8.3f}  {t["name"]}')
+        self.stage('hypervisor', counts or Counts(failed=1),
+                   time.monotonic() - start)
+
     def our_tests(self, kind):
         prefix = f'nova/tests/{kind}/'
         return [module_of(n) for n in self.queue.overlay_files()
@@ -268,6 +332,10 @@ class Runner:
         return self.our_tests('unit') + upstream
 
 
+STAGES = ('queue', 'flake8', 'tools', 'packages', 'unit', 'functional',
+          'hypervisor')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--tree', default='build/tree')
@@ -275,17 +343,27 @@ def main(argv=None):
                         help='the interpreter with patched nova installed')
     parser.add_argument('--concurrency', type=int,
                         default=min(os.cpu_count() or 1, 2))
+    parser.add_argument('--only', action='append', choices=STAGES,
+                        help='run only this stage (repeatable)')
     args = parser.parse_args(argv)
     root = patchq.ROOT
     runner = Runner(root, root / args.tree, args.python, args.concurrency)
     start = time.monotonic()
-    runner.check_queue()
-    runner.flake8()
-    runner.tool_tests()
-    runner.packages()
-    runner.stestr('unit', './nova/tests/unit', runner.unit_modules())
-    runner.stestr('functional', './nova/tests/functional',
-                  runner.our_tests('functional'))
+    stages = {
+        'queue': runner.check_queue,
+        'flake8': runner.flake8,
+        'tools': runner.tool_tests,
+        'packages': runner.packages,
+        'unit': lambda: runner.stestr('unit', './nova/tests/unit',
+                                      runner.unit_modules()),
+        'functional': lambda: runner.stestr(
+            'functional', './nova/tests/functional',
+            runner.our_tests('functional')),
+        'hypervisor': runner.hypervisor,
+    }
+    for name in STAGES:
+        if not args.only or name in args.only:
+            stages[name]()
     print('== summary')
     for line in runner.report:
         print(f'   {line}')

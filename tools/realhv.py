@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A real hypervisor for the tests: libvirt's daemons and a tiny guest.
+
+Standard library only. The commands:
+
+  realhv.py can-run          say whether this machine can run real guests
+  realhv.py up STATE         start the libvirt daemons that are not running,
+                             remembering in STATE which ones it started
+  realhv.py down STATE       stop the daemons STATE says were started
+  realhv.py image CACHE      build (or reuse) the guest's kernel and
+                             initramfs under CACHE; print their paths
+
+The guest is Debian's own kernel (the package ``linux-image-amd64``
+depends on) and an initramfs holding ``busybox-static`` and the virtio
+modules, built offline from packages ``apt-get download`` fetches. Its
+``/init`` loads the modules, onlines every CPU that is hot-added (Debian's
+kernel leaves them offline) and prints a status line on the serial
+console whenever what it sees changes::
+
+    XLOUD-GUEST cpus=<online> present=<present> memtotal_kib=<MemTotal>
+
+which is what the real-hypervisor tests read to know what the guest sees.
+"""
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+#: What libvirtd needs running beside it: virtlogd writes the serial
+#: console log Nova configures, virtlockd serves the lock manager.
+DAEMONS = ('virtlogd', 'virtlockd', 'libvirtd')
+SOCKET = '/run/libvirt/libvirt-sock'
+PIDFILES = {d: f'/run/{d}.pid' for d in DAEMONS}
+
+#: Loaded in this order: each needs the ones before it.
+MODULES = ('virtio_ring', 'virtio', 'virtio_pci_legacy_dev',
+           'virtio_pci_modern_dev', 'virtio_pci', 'virtio_balloon',
+           'virtio_console')
+STATUS = 'XLOUD-GUEST'
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in %(modules)s; do
+    insmod /lib/modules/$m.ko || echo "XLOUD-GUEST-ERROR insmod $m"
+done
+# A hot-added CPU arrives offline; bring each one online once (never
+# again, so an unplug the host asks for is not fought).
+uevent /bin/sh -c '[ "$SUBSYSTEM" = cpu ] && [ "$ACTION" = add ] &&
+    echo 1 > /sys$DEVPATH/online' &
+last=
+while :; do
+    cpus=0
+    present=0
+    for c in /sys/devices/system/cpu/cpu[0-9]*; do
+        present=$((present + 1))
+        if [ ! -e $c/online ] || [ "$(cat $c/online)" = 1 ]; then
+            cpus=$((cpus + 1))
+        fi
+    done
+    mem=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+    now="cpus=$cpus present=$present memtotal_kib=$mem"
+    if [ "$now" != "$last" ]; then
+        echo "%(status)s $now"
+        last=$now
+    fi
+    sleep 0.1
+done
+""" % {'modules': ' '.join(MODULES), 'status': STATUS}
+
+#: The kernel command line the guest boots with.
+CMDLINE = 'console=ttyS0 quiet loglevel=1 panic=-1'
+
+
+class Unavailable(Exception):
+    """This machine cannot run real guests; the message says why."""
+
+
+def log(message):
+    print(f'realhv: {message}', file=sys.stderr, flush=True)
+
+
+def can_run():
+    """Raise Unavailable unless real guests can run here."""
+    if os.geteuid() != 0:
+        raise Unavailable('not root: libvirtd needs root, and so do the '
+                          'Debian packages it comes from')
+    for tool in ('libvirtd', 'virtlogd', 'virtlockd', 'qemu-system-x86_64',
+                 'apt-get', 'dpkg-deb'):
+        if shutil.which(tool) is None and not os.path.exists(
+                f'/usr/sbin/{tool}'):
+            raise Unavailable(f'{tool} is not installed (bindep.txt lists '
+                              f'its package in the "test" profile)')
+    for dev in ('/dev/null', '/dev/net/tun'):
+        if not os.path.exists(dev):
+            raise Unavailable(f'{dev} is missing: no device access')
+
+
+def _socket_answers(path=SOCKET):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _running(daemon):
+    try:
+        pid = int(pathlib.Path(PIDFILES[daemon]).read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def up(state):
+    """Start the daemons that are not running; record them in ``state``."""
+    can_run()
+    started = []
+    for daemon in DAEMONS:
+        if _running(daemon):
+            continue
+        binary = shutil.which(daemon) or f'/usr/sbin/{daemon}'
+        subprocess.run([binary, '-d'], check=True)
+        started.append(daemon)
+        log(f'started {daemon}')
+    deadline = time.monotonic() + 30
+    while not _socket_answers():
+        if time.monotonic() > deadline:
+            raise Unavailable(f'libvirtd does not answer on {SOCKET}')
+        time.sleep(0.1)
+    state = pathlib.Path(state)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(state.read_text()) if state.exists() else []
+    state.write_text(json.dumps(sorted(set(previous + started))))
+    return started
+
+
+def down(state):
+    """Stop the daemons ``up`` started, libvirtd first."""
+    state = pathlib.Path(state)
+    if not state.exists():
+        return []
+    stopped = []
+    for daemon in reversed(DAEMONS):
+        if daemon not in json.loads(state.read_text()):
+            continue
+        pid = _running(daemon)
+        if pid:
+            os.kill(pid, 15)
+            for _ in range(200):
+                try:
+                    os.kill(pid, 0)
+                except OSError:
+                    break
+                time.sleep(0.05)
+            stopped.append(daemon)
+            log(f'stopped {daemon}')
+    state.unlink()
+    return stopped
+
+
+def remove_domains(prefix='xloud-hv-'):
+    """Destroy and undefine every domain the tests may have left."""
+    virsh = ['virsh', '-q', '-c', 'qemu:///system']
+    names = subprocess.run(virsh + ['list', '--all', '--name'],
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        if name.startswith(prefix):
+            subprocess.run(virsh + ['destroy', name], capture_output=True)
+            subprocess.run(virsh + ['undefine', name], capture_output=True)
+            log(f'removed the leftover domain {name}')
+
+
+def _apt(*args, cwd=None):
+    return subprocess.run(['apt-get', '-qq', *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _kernel_package():
+    """The versioned kernel package linux-image-amd64 depends on."""
+    for attempt in range(2):
+        proc = subprocess.run(['apt-cache', 'depends', 'linux-image-amd64'],
+                              capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            dep = line.strip()
+            if dep.startswith('Depends: linux-image-'):
+                return dep.split(': ', 1)[1]
+        if attempt == 0 and os.geteuid() == 0:
+            _apt('update')  # a machine that never ran apt-get update
+    raise Unavailable('apt cannot resolve linux-image-amd64')
+
+
+def _download(packages, dest):
+    """``apt-get download`` ``packages`` into ``dest``; {package: .deb}."""
+    dest.mkdir(parents=True, exist_ok=True)
+    debs = {}
+    missing = []
+    for package in packages:
+        found = sorted(dest.glob(f'{package}_*.deb'))
+        if found:
+            debs[package] = found[-1]
+        else:
+            missing.append(package)
+    if missing:
+        # _apt cannot write into a 0700 home; fetch via a world-readable
+        # temporary directory
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chmod(tmp, 0o755)
+            _apt('download', *missing, cwd=tmp)
+            for deb in pathlib.Path(tmp).glob('*.deb'):
+                shutil.move(str(deb), dest / deb.name)
+        return _download(packages, dest)
+    return debs
+
+
+def _deb_members(deb):
+    """A tarfile over a .deb's data, as dpkg-deb unpacks it."""
+    data = subprocess.run(['dpkg-deb', '--fsys-tarfile', str(deb)],
+                          check=True, capture_output=True).stdout
+    return tarfile.open(fileobj=io.BytesIO(data))
+
+
+class Cpio:
+    """A "newc" cpio archive, the format the kernel unpacks at boot."""
+
+    def __init__(self):
+        self.buf = io.BytesIO()
+        self.ino = 1
+
+    def _entry(self, name, mode, data=b'', rdev=(0, 0)):
+        name = name.encode() + b'\0'
+        fields = [self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0],
+                  rdev[1], len(name), 0]
+        self.ino += 1
+        self.buf.write(b'070701' + ''.join(
+            f'{f:08x}' for f in fields).encode() + name)
+        self.buf.write(b'\0' * (-(110 + len(name)) % 4))
+        self.buf.write(data)
+        self.buf.write(b'\0' * (-len(data) % 4))
+
+    def dir(self, name):
+        self._entry(name, 0o040755)
+
+    def file(self, name, data, mode=0o644):
+        self._entry(name, 0o100000 | mode, data)
+
+    def chardev(self, name, major, minor):
+        self._entry(name, 0o020600, rdev=(major, minor))
+
+    def finish(self):
+        self._entry('TRAILER!!!', 0)
+        return self.buf.getvalue()
+
+
+def image(cache):
+    """Build, or reuse from ``cache``, the guest's kernel and initramfs.
+
+    :returns: {'kernel': path, 'initrd': path, 'cmdline': str}
+    """
+    cache = pathlib.Path(cache).resolve()
+    kernel_pkg = _kernel_package()
+    debs = _download([kernel_pkg, 'busybox-static'], cache / 'debs')
+    key = hashlib.sha256(
+        (INIT + ''.join(d.name for d in debs.values())).encode()
+    ).hexdigest()[:16]
+    out = cache / key
+    result = {'kernel': str(out / 'vmlinuz'), 'initrd': str(out / 'initrd'),
+              'cmdline': CMDLINE}
+    if (out / 'initrd').exists():
+        return result
+    start = time.monotonic()
+    tmp = cache / f'{key}.tmp'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    archive = Cpio()
+    for d in ('bin', 'dev', 'lib', 'lib/modules', 'proc', 'sys'):
+        archive.dir(d)
+    archive.chardev('dev/console', 5, 1)
+    archive.file('init', INIT.encode(), 0o755)
+    modules = {}
+    with _deb_members(debs[kernel_pkg]) as tar:
+        for member in tar:
+            name = pathlib.PurePosixPath(member.name)
+            if name.parent.name == 'boot' and name.name.startswith(
+                    'vmlinuz-'):
+                (tmp / 'vmlinuz').write_bytes(tar.extractfile(member).read())
+            elif name.suffix == '.ko' and name.stem in MODULES:
+                modules[name.stem] = tar.extractfile(member).read()
+    if sorted(modules) != sorted(MODULES):
+        raise Unavailable(f'{kernel_pkg} lacks the modules '
+                          f'{sorted(set(MODULES) - set(modules))}')
+    for name in MODULES:
+        archive.file(f'lib/modules/{name}.ko', modules[name])
+    with _deb_members(debs['busybox-static']) as tar:
+        busybox = tar.extractfile('./bin/busybox').read()
+    archive.file('bin/busybox', busybox, 0o755)
+    (tmp / 'initrd').write_bytes(gzip.compress(archive.finish(), 6))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f'built the guest image {out} in {time.monotonic() - start:.1f} s '
+        f'({(out / "initrd").stat().st_size // 1024} KiB initramfs)')
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1])
+    sub = parser.add_subparsers(dest='command', required=True)
+    sub.add_parser('can-run', help='can real guests run here?')
+    for name in ('up', 'down'):
+        p = sub.add_parser(name, help=f'bring the libvirt daemons {name}')
+        p.add_argument('state', help='file recording what "up" started')
+    p = sub.add_parser('image', help='build or reuse the guest image')
+    p.add_argument('cache', help='directory holding the image and debs')
+    args = parser.parse_args(argv)
+    try:
+        if args.command == 'can-run':
+            can_run()
+            print('yes')
+        elif args.command == 'up':
+            up(args.state)
+        elif args.command == 'down':
+            down(args.state)
+        else:
+            print(json.dumps(image(args.cache), indent=1))
+    except Unavailable as e:
+        print(f'realhv: cannot run real guests here: {e}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,113 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests for tools/realhv.py that need no hypervisor."""
+
+import json
+import pathlib
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import realhv  # noqa: E402
+
+
+def read_newc(data):
+    """[(name, mode, rdev major, rdev minor, data)] of a newc archive."""
+    entries, pos = [], 0
+    while True:
+        assert data[pos:pos + 6] == b'070701', data[pos:pos + 6]
+        f = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16)
+             for i in range(13)]
+        namesize, filesize = f[11], f[6]
+        name = data[pos + 110:pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos:pos + filesize]
+        pos += filesize + (-filesize % 4)
+        if name == 'TRAILER!!!':
+            return entries
+        entries.append((name, f[1], f[9], f[10], body))
+
+
+class CpioTest(unittest.TestCase):
+
+    def test_round_trip(self):
+        archive = realhv.Cpio()
+        archive.dir('bin')
+        archive.file('bin/busybox', b'\x7fELF' * 3, 0o755)
+        archive.chardev('dev/console', 5, 1)
+        archive.file('init', b'#!/bin/sh\n', 0o755)
+        self.assertEqual(
+            [('bin', 0o040755, 0, 0, b''),
+             ('bin/busybox', 0o100755, 0, 0, b'\x7fELF' * 3),
+             ('dev/console', 0o020600, 5, 1, b''),
+             ('init', 0o100755, 0, 0, b'#!/bin/sh\n')],
+            read_newc(archive.finish()))
+
+
+class InitTest(unittest.TestCase):
+
+    def test_modules_load_in_dependency_order(self):
+        order = realhv.MODULES
+        self.assertLess(order.index('virtio'), order.index('virtio_pci'))
+        self.assertLess(order.index('virtio_pci'),
+                        order.index('virtio_balloon'))
+        self.assertIn(' '.join(order), realhv.INIT)
+
+    def test_status_line(self):
+        self.assertIn('echo "XLOUD-GUEST $now"', realhv.INIT)
+        self.assertIn('now="cpus=$cpus present=$present '
+                      'memtotal_kib=$mem"', realhv.INIT)
+
+
+class CanRunTest(unittest.TestCase):
+
+    @mock.patch('os.geteuid', return_value=1000)
+    def test_not_root(self, _geteuid):
+        with self.assertRaisesRegex(realhv.Unavailable, 'not root'):
+            realhv.can_run()
+
+    @mock.patch('os.geteuid', return_value=0)
+    @mock.patch('shutil.which', return_value=None)
+    @mock.patch('os.path.exists', return_value=False)
+    def test_missing_package(self, _exists, _which, _geteuid):
+        with self.assertRaisesRegex(realhv.Unavailable,
+                                    'libvirtd is not installed'):
+            realhv.can_run()
+
+
+class DaemonsTest(unittest.TestCase):
+
+    def test_down_stops_only_what_up_started(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            state = pathlib.Path(tmp, 'state.json')
+            state.write_text(json.dumps(['libvirtd']))
+            with mock.patch.object(realhv, '_running',
+                                   side_effect=[4242, None]), \
+                    mock.patch('os.kill',
+                               side_effect=[None, OSError]) as kill:
+                self.assertEqual(['libvirtd'], realhv.down(state))
+            kill.assert_any_call(4242, 15)
+            self.assertFalse(state.exists())
+
+    def test_down_without_state_does_nothing(self):
+        with mock.patch('os.kill') as kill:
+            self.assertEqual([], realhv.down('/nonexistent/state.json'))
+        kill.assert_not_called()
+
+
+if __name__ == '__main__':
+    unittest.main()

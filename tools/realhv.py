@@ -35,6 +35,7 @@ which is what the real-hypervisor tests read to know what the guest sees.
 """
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import io
@@ -330,6 +331,29 @@ def image(cache):
     log(f'built the guest image {out} in {time.monotonic() - start:.1f} s '
         f'({(out / "initrd").stat().st_size // 1024} KiB initramfs)')
     return result
+
+
+@contextlib.contextmanager
+def session(work, cache):
+    """A real hypervisor for the length of a ``with`` block.
+
+    Brings the daemons up, removes domains earlier runs left, builds (or
+    reuses) the guest image in ``cache`` and yields the path of its JSON
+    description in ``work``; afterwards removes the domains again and
+    stops the daemons it started, also when the block failed.
+    """
+    work = pathlib.Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    state = work / 'daemons.json'
+    try:
+        up(state)
+        remove_domains()
+        description = work / 'image.json'
+        description.write_text(json.dumps(image(cache)))
+        yield description
+    finally:
+        remove_domains()
+        down(state)
 
 
 def main(argv=None):

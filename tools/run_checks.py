@@ -18,9 +18,10 @@ every patched Python file, the patch-queue tool's own tests, the packages
 (built, installed into a clean virtualenv and run), the unit tests
 (ours plus every upstream module listed in upstream-tests.txt), the
 functional tests (ours) and the real-hypervisor suite (libvirtd, QEMU and
-a real guest; as root, else counted as skipped). Each stage's results are counted, and the last
-line printed is the aggregate, exactly "N passed, N failed, N skipped".
-The exit status is non-zero when anything failed.
+a real guest; as root, else counted as skipped). Each stage's results
+are counted, and the last line printed is the aggregate, exactly
+"N passed, N failed, N skipped". The exit status is non-zero when
+anything failed.
 """
 
 import argparse
@@ -287,30 +288,23 @@ class Runner:
             return self.stage('hypervisor', Counts(
                 failed=int(bool(required)), skipped=int(not required)),
                 time.monotonic() - start)
-        state = work / 'daemons.json'
         timings = work / 'timings.jsonl'
         timings.unlink(missing_ok=True)
         counts = None
         try:
-            realhv.up(state)
-            realhv.remove_domains()
-            image = realhv.image(self.root / 'build' / 'guest')
-            (work / 'image.json').write_text(json.dumps(image))
-            env = dict(os.environ, **TEST_ENV,
-                       XLOUD_HV_IMAGE=str(work / 'image.json'),
-                       XLOUD_HV_TIMINGS=str(timings))
-            rc, out = self.run(
-                [self.python, '-m', 'stestr',
-                 '--test-path=./nova/tests/hypervisor', 'run',
-                 '--concurrency=1'], cwd=self.tree, env=env)
+            with realhv.session(work, self.root / 'build' / 'guest') as image:
+                env = dict(os.environ, **TEST_ENV,
+                           XLOUD_HV_IMAGE=str(image),
+                           XLOUD_HV_TIMINGS=str(timings))
+                rc, out = self.run(
+                    [self.python, '-m', 'stestr',
+                     '--test-path=./nova/tests/hypervisor', 'run',
+                     '--concurrency=1'], cwd=self.tree, env=env)
             counts = parse_stestr(out)
             if counts is not None and rc and not counts.failed:
                 counts.failed += 1
         except (realhv.Unavailable, subprocess.CalledProcessError) as e:
             print(f'   the real hypervisor failed to come up: {e}')
-        finally:
-            realhv.remove_domains()
-            realhv.down(state)
         if timings.exists():
             print('   timings (seconds):')
             for line in timings.read_text().splitlines():

@@ -4,6 +4,7 @@
 #   make check         every test (installs Debian packages when root)
 #   make check-queue   seconds: do the patches still apply, no copies?
 #   make check-hypervisor  only the real libvirt + QEMU suite (root)
+#   make bench         benchmarks (not in check): build/bench/results.md
 #   make tree          materialize the patched tree in build/tree
 #   make refresh       write edits made in build/tree back to patches/
 
@@ -15,10 +16,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PATCHQ := $(PY) tools/patchq.py
 
-.PHONY: help dist check check-hypervisor check-queue tree refresh packages install-tree clean
+.PHONY: help dist check check-hypervisor bench check-queue tree refresh packages install-tree clean
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,10p' Makefile
 
 # The virtualenv every step runs in. Debian's python3 needs python3-venv
 # for this; that one package is installed here because bindep itself
@@ -63,6 +64,11 @@ install-tree: packages tree
 
 check: install-tree
 	$(PY) tools/run_checks.py --tree $(TREE)
+
+# Benchmarks, not tests: ratios against upstream paths and bare libvirt,
+# measured in one run (tools/bench.py --help). BENCH_ARGS="--repeat 5".
+bench: install-tree
+	$(PY) tools/bench.py --tree $(TREE) $(BENCH_ARGS)
 
 # Only the real-hypervisor stage (root): libvirtd, QEMU and a real guest.
 check-hypervisor: install-tree

@@ -90,8 +90,9 @@ class API:
             raise exception.InstanceInvalidState(
                 attr='task_state', instance_uuid=instance.uuid,
                 state=instance.task_state, method='xloud_adjust')
-        if not placement.host_can_adjust(self.reportclient, context,
-                                         instance.uuid):
+        allocations = placement.host_can_adjust(self.reportclient, context,
+                                                instance.uuid)
+        if not allocations:
             raise XloudHostCannotAdjust(uuid=instance.uuid)
 
         # Two racing adjusts: only one gets past this.
@@ -115,7 +116,8 @@ class API:
                 # Claim growth before the hypervisor is touched; shrinking
                 # is released by the compute once the hypervisor confirms.
                 before = placement.resize(self.reportclient, context,
-                                          instance.uuid, grow)
+                                          instance.uuid, grow,
+                                          allocs=allocations)
             objects.InstanceAction.action_start(
                 context, instance.uuid, ACTION, want_result=False)
             self.rpcapi.xloud_adjust(context, instance, vcpus, memory_mb,

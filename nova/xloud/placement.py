@@ -67,19 +67,25 @@ def current(reportclient, context, instance_uuid):
     return rp_uuid, {rc: resources[rc] for rc in CLASSES if rc in resources}
 
 
-def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None):
+def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None,
+           allocs=None):
     """Set the server's VCPU / MEMORY_MB amounts; keep everything else.
 
     :param amounts: {'VCPU': n, 'MEMORY_MB': m}; a class left out keeps its
         amount
     :param rp_uuid: the compute node provider, where the server holds
         allocations on more than one
+    :param allocs: the server's allocations as the caller just read them,
+        used for the first attempt instead of reading them again (a stale
+        read costs a retry: its consumer generation no longer matches)
     :returns: the amounts before, for a rollback
     :raises: XloudHostFull when placement refuses for capacity,
         XloudAllocationConflict when generations kept changing
     """
     for attempt in range(ATTEMPTS):
-        allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
+        if attempt or allocs is None:
+            allocs = reportclient.get_allocs_for_consumer(context,
+                                                          instance_uuid)
         node = _node_provider(allocs.get('allocations', {}), rp_uuid)
         if node is None:
             raise exception.ConsumerAllocationRetrievalFailed(
@@ -129,15 +135,20 @@ def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None):
 
 
 def host_can_adjust(reportclient, context, instance_uuid):
-    """Whether the server's compute node reports the XLoud trait.
+    """The server's allocations, if its compute node has the XLoud trait.
 
-    nova-compute reports it from its driver's "supports_xloud_adjust"
+    nova-compute reports the trait from its driver's "supports_xloud_adjust"
     capability, so an older compute, or a driver without support, does not.
+    Returns None (false) when the host cannot adjust; else the allocations
+    it read, which the caller can hand to resize() instead of reading them
+    again.
     """
-    rp_uuid, _amounts = current(reportclient, context, instance_uuid)
+    allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
+    rp_uuid = _node_provider(allocs.get('allocations', {}))
     if rp_uuid is None:
-        return False
-    return TRAIT in reportclient.get_provider_traits(context, rp_uuid).traits
+        return None
+    traits = reportclient.get_provider_traits(context, rp_uuid).traits
+    return allocs if TRAIT in traits else None
 
 
 def follow_guest(reportclient, context, instance):

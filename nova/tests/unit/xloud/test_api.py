@@ -63,7 +63,8 @@ class _Base(test.NoDBTestCase):
             mocked = self.useFixture(fixtures.MockPatch(
                 target, autospec=True)).mock
             self.calls.attach_mock(mocked, name)
-        self.calls.host_can_adjust.return_value = True
+        self.allocations = {'allocations': {uuids.node: {}}}
+        self.calls.host_can_adjust.return_value = self.allocations
         self.calls.resize.return_value = {'VCPU': 2, 'MEMORY_MB': 1024}
         self.api = xloud_api.API()
         self.api.rpcapi = mock.Mock(spec=rpcapi.XloudComputeAPI)
@@ -79,7 +80,7 @@ class AdjustRefusedTestCase(_Base):
     """
 
     def _refused(self, exc_class, updates, persist=True, vcpus=3,
-                 can_adjust=False):
+                 can_adjust=None):
         self.calls.host_can_adjust.return_value = can_adjust
         instance = _instance(**updates)
         task_state = instance.task_state
@@ -164,7 +165,8 @@ class AdjustTestCase(_Base):
                                       uuids.instance),
             mock.call.save(expected_task_state=[None]),
             mock.call.resize(self.reportclient, self.context,
-                             uuids.instance, {'VCPU': 3}),
+                             uuids.instance, {'VCPU': 3},
+                             allocs=self.allocations),
             mock.call.action_start(self.context, uuids.instance,
                                    'xloud-adjust', want_result=False),
             mock.call.cast(self.context, instance, 3, 512, True),
@@ -174,7 +176,7 @@ class AdjustTestCase(_Base):
         self._adjust(_instance(), vcpus=4, memory_mb=2048)
         self.calls.resize.assert_called_once_with(
             self.reportclient, self.context, uuids.instance,
-            {'VCPU': 4, 'MEMORY_MB': 2048})
+            {'VCPU': 4, 'MEMORY_MB': 2048}, allocs=self.allocations)
 
     def test_shrink_is_not_claimed(self):
         instance = _instance()
@@ -189,7 +191,7 @@ class AdjustTestCase(_Base):
         self._adjust(instance, memory_mb=1536)
         self.calls.resize.assert_called_once_with(
             self.reportclient, self.context, uuids.instance,
-            {'MEMORY_MB': 1536})
+            {'MEMORY_MB': 1536}, allocs=self.allocations)
         self.calls.cast.assert_called_once_with(
             self.context, instance, None, 1536, True)
 
@@ -200,7 +202,7 @@ class AdjustTestCase(_Base):
                           vcpus=3, persist=False)
         self.assertEqual([
             mock.call(self.reportclient, self.context, uuids.instance,
-                      {'VCPU': 3}),
+                      {'VCPU': 3}, allocs=self.allocations),
             mock.call(self.reportclient, self.context, uuids.instance,
                       {'VCPU': 2, 'MEMORY_MB': 1024}),
         ], self.calls.resize.call_args_list)

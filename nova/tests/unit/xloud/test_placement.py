@@ -104,6 +104,17 @@ class ResizeTestCase(_Base):
             '/allocations/%s' % uuids.instance, _payload(3, 2048),
             version='1.28', global_request_id=self.context.global_id)
 
+    def test_allocations_read_by_the_caller(self):
+        # the first attempt spares a GET, a retry reads them afresh
+        self.client.put.side_effect = [
+            RACE, OK]
+        self.client.get_allocs_for_consumer.return_value = _allocations(3)
+        placement.resize(self.client, self.context, uuids.instance,
+                         {'VCPU': 4}, allocs=_allocations())
+        self.client.get_allocs_for_consumer.assert_called_once_with(
+            self.context, uuids.instance)
+        self.assertEqual(2, self.client.put.call_count)
+
     def test_class_left_out_keeps_its_amount(self):
         self._resize({'VCPU': 1})
         self.assertEqual(_payload(1, 1024),
@@ -229,7 +240,8 @@ class HostCanAdjustTestCase(_Base):
 
     def test_with_trait(self):
         self._traits('COMPUTE_STATUS_DISABLED', placement.TRAIT)
-        self.assertTrue(placement.host_can_adjust(
+        # the allocations it read, for the caller to reuse
+        self.assertEqual(_allocations(), placement.host_can_adjust(
             self.client, self.context, uuids.instance))
         self.client.get_provider_traits.assert_called_once_with(
             self.context, uuids.node)

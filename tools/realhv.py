@@ -56,6 +56,9 @@ import time
 #: console log Nova configures, virtlockd serves the lock manager.
 DAEMONS = ('virtlogd', 'virtlockd', 'libvirtd')
 SOCKET = '/run/libvirt/libvirt-sock'
+KVM = '/dev/kvm'
+MASK = pathlib.Path('/run/xloud-realhv/no-kvm')
+QEMU_CONF = '/etc/libvirt/qemu.conf'
 PIDFILES = {d: f'/run/{d}.pid' for d in DAEMONS}
 
 #: Loaded in this order: each needs the ones before it.
@@ -146,6 +149,33 @@ def _running(daemon):
         return None
 
 
+def _start_without_kvm(binary):
+    """Start libvirtd in a mount namespace where /dev/kvm cannot be opened.
+
+    The guests here are TCG (``type='qemu'``): KVM aborts on these
+    machines. A libvirtd that sees a /dev/kvm finds KVM when it probes
+    QEMU's capabilities, then, checking its cache with the access of the
+    QEMU user (who cannot open /dev/kvm here), decides KVM "became
+    unusable" and probes again: about 60 s, on every domain definition.
+    Masking /dev/kvm for libvirtd and its QEMUs alone keeps the probe and
+    the check in agreement, and changes nothing outside them.
+    """
+    MASK.parent.mkdir(parents=True, exist_ok=True)
+    MASK.touch()
+    MASK.chmod(0)
+    # libvirt would give each QEMU a private /dev, and it cannot carry a
+    # mount (the mask) into one: that namespace is turned off, for this
+    # libvirtd only, by a qemu.conf of its own.
+    conf = MASK.parent / 'qemu.conf'
+    system_conf = pathlib.Path(QEMU_CONF)
+    conf.write_text((system_conf.read_text() if system_conf.exists()
+                     else '') + '\n# tools/realhv.py\nnamespaces = []\n')
+    script = (f'mount --bind {MASK} {KVM} && '
+              f'mount --bind {conf} {QEMU_CONF} && exec {binary} -d')
+    subprocess.run(['unshare', '--mount', '--propagation', 'private', 'sh',
+                    '-c', script], check=True)
+
+
 def up(state):
     """Start the daemons that are not running; record them in ``state``."""
     can_run()
@@ -154,7 +184,10 @@ def up(state):
         if _running(daemon):
             continue
         binary = shutil.which(daemon) or f'/usr/sbin/{daemon}'
-        subprocess.run([binary, '-d'], check=True)
+        if daemon == 'libvirtd' and os.path.exists(KVM):
+            _start_without_kvm(binary)
+        else:
+            subprocess.run([binary, '-d'], check=True)
         started.append(daemon)
         log(f'started {daemon}')
     deadline = time.monotonic() + 30

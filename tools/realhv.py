@@ -185,7 +185,13 @@ def up(state):
             continue
         binary = shutil.which(daemon) or f'/usr/sbin/{daemon}'
         if daemon == 'libvirtd' and os.path.exists(KVM):
-            _start_without_kvm(binary)
+            try:
+                _start_without_kvm(binary)
+            except (OSError, subprocess.CalledProcessError) as e:
+                # slower (see _start_without_kvm), but it works
+                log(f'cannot hide /dev/kvm from libvirtd ({e}); '
+                    f'starting it as it is')
+                subprocess.run([binary, '-d'], check=True)
         else:
             subprocess.run([binary, '-d'], check=True)
         started.append(daemon)

@@ -103,6 +103,25 @@ class DaemonsTest(unittest.TestCase):
             kill.assert_any_call(4242, 15)
             self.assertFalse(state.exists())
 
+    @mock.patch.object(realhv, 'can_run')
+    @mock.patch.object(realhv, '_socket_answers', return_value=True)
+    @mock.patch.object(realhv, '_running', return_value=None)
+    @mock.patch.object(realhv, '_start_without_kvm',
+                       side_effect=OSError('unshare: not permitted'))
+    @mock.patch('os.path.exists', return_value=True)
+    @mock.patch('subprocess.run')
+    def test_up_without_namespaces_starts_libvirtd_plainly(
+            self, run, _exists, hide, *_mocks):
+        with tempfile.TemporaryDirectory() as tmp:
+            state = pathlib.Path(tmp, 'state.json')
+            self.assertEqual(list(realhv.DAEMONS), realhv.up(state))
+            self.assertEqual(sorted(realhv.DAEMONS),
+                             json.loads(state.read_text()))
+        hide.assert_called_once()
+        self.assertEqual(['virtlogd', 'virtlockd', 'libvirtd'],
+                         [pathlib.Path(c.args[0][0]).name
+                          for c in run.call_args_list])
+
     def test_down_without_state_does_nothing(self):
         with mock.patch('os.kill') as kill:
             self.assertEqual([], realhv.down('/nonexistent/state.json'))

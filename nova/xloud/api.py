@@ -15,13 +15,18 @@
 """The compute API of live adjust, as the REST controller calls it.
 
 Every check runs, and every refusal happens, before anything changes:
-the envelope (400), the lock, the state, another task in flight and the
-host's support (409). Then the task_state guard is taken, growth is
-claimed in placement (409 if the host is full), the instance action is
-recorded and the compute host is cast to.
+the envelope (400), the lock, the state, another task in flight, the
+host being down or not serving live adjust (409), and placement being
+unreachable (503). Then the adjust is marked in flight (task_state and a
+token), growth is claimed in placement (409 if the host is full), the
+instance action is recorded and the compute host is cast to. If anything
+after the mark fails, the claim and the mark are undone and the action is
+finished with a failed event.
 """
 
+from keystoneauth1 import exceptions as ks_exc
 from oslo_log import log as logging
+import oslo_messaging as messaging
 from oslo_utils import excutils
 
 from nova.compute import vm_states
@@ -29,6 +34,8 @@ from nova import exception
 from nova.i18n import _
 from nova import objects
 from nova.scheduler.client import report
+from nova import servicegroup
+from nova.xloud import inflight
 from nova.xloud import placement
 from nova.xloud import rpcapi
 from nova.xloud import sizing
@@ -37,6 +44,15 @@ LOG = logging.getLogger(__name__)
 
 #: The instance action, as os-instance-actions lists it.
 ACTION = 'xloud-adjust'
+#: The API's event of that action, recorded when the API itself fails it.
+EVENT = 'api_xloud_adjust'
+
+#: What placement or the way to it may raise when it is down or answers
+#: something unexpected.
+PLACEMENT_ERRORS = (ks_exc.ClientException,
+                    exception.ConsumerAllocationRetrievalFailed,
+                    exception.TraitRetrievalFailed,
+                    exception.AllocationUpdateFailed)
 
 
 class XloudHostCannotAdjust(exception.Invalid):
@@ -46,10 +62,31 @@ class XloudHostCannotAdjust(exception.Invalid):
                 "not support it.")
 
 
+class XloudHostDown(exception.Invalid):
+    code = 409
+    msg_fmt = _("The host %(host)s of server %(uuid)s is down or forced "
+                "down; a server can only be adjusted while its host's "
+                "nova-compute is up.")
+
+
+class XloudPlacementUnavailable(exception.NovaException):
+    code = 503
+    msg_fmt = _("The placement service is unavailable or answered "
+                "unexpectedly; server %(uuid)s was not changed. Try again "
+                "later.")
+
+
+class XloudComputeUnreachable(exception.NovaException):
+    code = 503
+    msg_fmt = _("The adjust of server %(uuid)s could not be sent to its "
+                "compute host; nothing was changed. Try again later.")
+
+
 class API:
 
     def __init__(self):
         self.rpcapi = rpcapi.XloudComputeAPI()
+        self.servicegroup_api = servicegroup.API()
 
     @property
     def reportclient(self):
@@ -60,8 +97,17 @@ class API:
         flavor = instance.flavor
         live = sizing.live(instance)
         boot = sizing.next_boot(instance)
-        _rp, allocated = placement.current(self.reportclient, context,
-                                           instance.uuid)
+        try:
+            rp_uuid = placement.provider_of(context, instance)
+        except (exception.ComputeHostNotFound, exception.NotFound):
+            rp_uuid = None  # e.g. shelved offloaded: no host
+        try:
+            _rp, allocated = placement.current(
+                self.reportclient, context, instance.uuid, rp_uuid=rp_uuid)
+        except PLACEMENT_ERRORS as e:
+            LOG.warning('Cannot read the allocation: %s', e,
+                        instance=instance)
+            raise XloudPlacementUnavailable(uuid=instance.uuid)
         body = {'server_id': instance.uuid}
         for _key, field, _spec, rc, _p, _l in sizing.RESOURCES:
             bounds = sizing.envelope(flavor, field)
@@ -74,6 +120,27 @@ class API:
                 'adjustable': bounds is not None,
             }
         return body
+
+    def _serving_node(self, context, instance):
+        """The compute node of the server, if it can adjust it now.
+
+        :raises: XloudHostDown when its nova-compute is down (as
+            servicegroup judges it, forced down included),
+            XloudHostCannotAdjust when its nova-compute does not serve
+            the xloud namespace (an upstream or downgraded one)
+        """
+        try:
+            service = objects.Service.get_by_compute_host(context,
+                                                          instance.host)
+            node = objects.ComputeNode.get_by_host_and_nodename(
+                context, instance.host, instance.node)
+        except exception.NotFound:
+            raise XloudHostCannotAdjust(uuid=instance.uuid)
+        if not self.servicegroup_api.service_is_up(service):
+            raise XloudHostDown(host=instance.host, uuid=instance.uuid)
+        if rpcapi.served_by(node) is None:
+            raise XloudHostCannotAdjust(uuid=instance.uuid)
+        return node
 
     def adjust(self, context, instance, vcpus=None, memory_mb=None,
                persist=True):
@@ -90,13 +157,19 @@ class API:
             raise exception.InstanceInvalidState(
                 attr='task_state', instance_uuid=instance.uuid,
                 state=instance.task_state, method='xloud_adjust')
-        allocations = placement.host_can_adjust(self.reportclient, context,
-                                                instance.uuid)
+        node = self._serving_node(context, instance)
+        try:
+            allocations = placement.host_can_adjust(
+                self.reportclient, context, instance.uuid, node.uuid)
+        except PLACEMENT_ERRORS as e:
+            LOG.warning('Cannot check the host in placement: %s', e,
+                        instance=instance)
+            raise XloudPlacementUnavailable(uuid=instance.uuid)
         if not allocations:
             raise XloudHostCannotAdjust(uuid=instance.uuid)
 
         # Two racing adjusts: only one gets past this.
-        instance.task_state = sizing.ADJUSTING
+        inflight.begin(context, instance)
         try:
             instance.save(expected_task_state=[None])
         except exception.UnexpectedTaskStateError as e:
@@ -111,28 +184,52 @@ class API:
         if memory_mb is not None and memory_mb > live['memory_mb']:
             grow['MEMORY_MB'] = memory_mb
         before = None
+        recorded = False
         try:
             if grow:
                 # Claim growth before the hypervisor is touched; shrinking
                 # is released by the compute once the hypervisor confirms.
-                before = placement.resize(self.reportclient, context,
-                                          instance.uuid, grow,
-                                          allocs=allocations)
+                try:
+                    before = placement.resize(
+                        self.reportclient, context, instance.uuid, grow,
+                        rp_uuid=node.uuid, allocs=allocations)
+                except PLACEMENT_ERRORS as e:
+                    LOG.warning('Cannot claim the growth: %s', e,
+                                instance=instance)
+                    raise XloudPlacementUnavailable(uuid=instance.uuid)
             objects.InstanceAction.action_start(
                 context, instance.uuid, ACTION, want_result=False)
+            recorded = True
             self.rpcapi.xloud_adjust(context, instance, vcpus, memory_mb,
                                      persist)
-        except Exception:
+        except messaging.MessagingException as e:
+            LOG.warning('Cannot send the adjust to the compute host: %s', e,
+                        instance=instance)
+            self._undo(context, instance, before, node.uuid, e)
+            raise XloudComputeUnreachable(uuid=instance.uuid)
+        except Exception as e:
             with excutils.save_and_reraise_exception():
-                self._undo(context, instance, before)
+                self._undo(context, instance, before, node.uuid,
+                           e if recorded else None)
 
-    def _undo(self, context, instance, before):
+    def _undo(self, context, instance, before, rp_uuid, error):
+        """Roll back a claim and the in-flight mark; fail the action."""
         if before:
             try:
                 placement.resize(self.reportclient, context, instance.uuid,
-                                 before)
+                                 before, rp_uuid=rp_uuid)
             except Exception:
                 LOG.exception('Could not restore the allocation of the '
                               'server to %s', before, instance=instance)
-        instance.task_state = None
+        inflight.end(instance)
         instance.save()
+        if error is not None:
+            try:
+                objects.InstanceActionEvent.event_start(
+                    context, instance.uuid, EVENT, want_result=False)
+                objects.InstanceActionEvent.event_finish_with_failure(
+                    context, instance.uuid, EVENT, exc_val=error,
+                    want_result=False)
+            except Exception:
+                LOG.exception('Could not fail the instance action',
+                              instance=instance)

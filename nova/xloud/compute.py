@@ -14,23 +14,43 @@
 
 """Server side of the XLoud compute RPC API, in nova-compute.
 
-ComputeManager adds an XloudComputeEndpoint to its additional endpoints.
+ComputeManager adds an XloudComputeEndpoint to its additional endpoints,
+resolves at start-up every adjust its host had in flight
+(:func:`resolve_at_start`, from ``_init_instance``), and resolves lost
+ones periodically (:func:`resolve_lost`).
 """
+
+import sys
 
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import excutils
 
-from nova.compute import manager as compute_manager
 from nova.compute import utils as compute_utils
+import nova.conf
+from nova import exception
+from nova import exception_wrapper
+from nova.i18n import _
+from nova import objects
 from nova import utils
+from nova.xloud import inflight
+from nova.xloud import notify
 from nova.xloud import placement
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
+CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
 
-ADJUSTING = sizing.ADJUSTING
+ADJUSTING = inflight.ADJUSTING
+#: The compute's event of the xloud-adjust instance action.
+EVENT = 'compute_xloud_adjust'
+
+
+class XloudAdjustInterrupted(exception.NovaException):
+    msg_fmt = _("The adjust was interrupted (%(why)s) and was resolved "
+                "from the hypervisor: the server runs with %(vcpus)s vCPUs "
+                "and %(memory_mb)s MiB.")
 
 
 class XloudComputeEndpoint:
@@ -51,13 +71,33 @@ class XloudComputeEndpoint:
         return self.manager.reportclient
 
     @messaging.expected_exceptions(NotImplementedError)
-    @compute_manager.wrap_exception()
-    @compute_utils.wrap_instance_event(prefix='compute')
-    @compute_manager.wrap_instance_fault
+    @exception_wrapper.wrap_exception(service='compute',
+                                      binary='nova-compute')
     def xloud_adjust(self, context, instance, vcpus, memory_mb, persist):
+        # The token the API recorded when it began this adjust, as the
+        # message carries it.
+        token = inflight.token(instance)
+
         @utils.synchronized(instance.uuid)
         def do_adjust():
-            self._adjust(context, instance, vcpus, memory_mb, persist)
+            instance.refresh()
+            if not inflight.is_current(instance, token):
+                # Resolved at start-up or as lost, or a duplicate: the
+                # hypervisor and placement stay as they are.
+                LOG.warning('Ignoring a stale adjust message (token %s); '
+                            'the server is in task state %s with token %s',
+                            token, instance.task_state,
+                            inflight.token(instance), instance=instance)
+                return
+            with compute_utils.EventReporter(context, EVENT, self.host,
+                                             instance.uuid):
+                try:
+                    self._adjust(context, instance, vcpus, memory_mb,
+                                 persist)
+                except Exception as e:
+                    with excutils.save_and_reraise_exception():
+                        compute_utils.add_instance_fault_from_exc(
+                            context, instance, e, sys.exc_info())
         do_adjust()
 
     def _adjust(self, context, instance, vcpus, memory_mb, persist):
@@ -67,6 +107,8 @@ class XloudComputeEndpoint:
             wanted['vcpus'] = vcpus
         if memory_mb is not None:
             wanted['memory_mb'] = memory_mb
+        notify.adjust(context, instance, self.host, notify.START, before,
+                      wanted, persist)
         try:
             result = self.driver.xloud_adjust(
                 instance, wanted['vcpus'], wanted['memory_mb'], persist)
@@ -78,18 +120,110 @@ class XloudComputeEndpoint:
                 actual = getattr(e, 'live', None) or before
                 LOG.warning('Adjusting failed, the guest runs at %s: %s',
                             actual, e, instance=instance)
-                self._finish(context, instance, actual, persist=False)
-        self._finish(context, instance, result or wanted, persist)
+                _finish(self.reportclient, context, instance, actual,
+                        persist=False)
+                notify.adjust(context, instance, self.host, notify.ERROR,
+                              before, actual, persist, exception=e)
+        result = result or wanted
+        _finish(self.reportclient, context, instance, result, persist)
+        notify.adjust(context, instance, self.host, notify.END, before,
+                      result, persist)
 
-    def _finish(self, context, instance, sizes, persist):
-        """Record ``sizes`` and make the allocation match them."""
-        try:
-            placement.resize(self.reportclient, context, instance.uuid,
-                             {'VCPU': sizes['vcpus'],
-                              'MEMORY_MB': sizes['memory_mb']})
-        except Exception:
-            LOG.exception('Could not set the allocation of the server to '
-                          '%s', sizes, instance=instance)
-        sizing.record(instance, sizes, persist)
-        instance.task_state = None
-        instance.save(expected_task_state=[ADJUSTING])
+
+def _finish(reportclient, context, instance, sizes, persist):
+    """Record ``sizes``, make the allocation match, end the task."""
+    try:
+        placement.resize(reportclient, context, instance.uuid,
+                         {'VCPU': sizes['vcpus'],
+                          'MEMORY_MB': sizes['memory_mb']},
+                         rp_uuid=placement.provider_of(context, instance))
+    except Exception:
+        LOG.exception('Could not set the allocation of the server to %s',
+                      sizes, instance=instance)
+    sizing.record(instance, sizes, persist)
+    inflight.end(instance)
+    instance.save(expected_task_state=[ADJUSTING])
+
+
+def resolve(manager, context, instance, why):
+    """Resolve the adjust in flight on ``instance`` from the hypervisor.
+
+    What the guest really has is recorded (for this boot only: the next
+    boot keeps what was recorded before), the allocation is made to match,
+    the task state is cleared, and the instance action is failed with an
+    event and a fault saying the adjust was interrupted.
+    """
+    before = sizing.live(instance)
+    try:
+        actual = manager.driver.xloud_sizes(instance)
+    except NotImplementedError:
+        actual = None
+    except Exception:
+        LOG.exception('Cannot read the sizes of the guest; keeping the '
+                      'recorded ones', instance=instance)
+        actual = None
+    actual = actual or before
+    error = XloudAdjustInterrupted(why=why, **actual)
+    LOG.warning('Resolving an adjust in flight: %s', error.format_message(),
+                instance=instance)
+    # The instance action was recorded under the API request's ID, which
+    # is the adjust's token.
+    action_context = context.elevated()
+    action_context.request_id = inflight.token(instance) or context.request_id
+    _finish(manager.reportclient, context, instance, actual, persist=False)
+    try:
+        objects.InstanceActionEvent.event_start(
+            action_context, instance.uuid, EVENT, want_result=False,
+            host=manager.host)
+        objects.InstanceActionEvent.event_finish_with_failure(
+            action_context, instance.uuid, EVENT, exc_val=error,
+            want_result=False)
+    except exception.InstanceActionNotFound:
+        LOG.info('The adjust has no instance action to finish',
+                 instance=instance)
+    compute_utils.add_instance_fault_from_exc(context, instance, error)
+    notify.adjust(context, instance, manager.host, notify.ERROR, before,
+                  actual, persist=False, exception=error)
+
+
+def _resolve_safely(manager, context, instance, why):
+    @utils.synchronized(instance.uuid)
+    def do_resolve():
+        token = inflight.token(instance)
+        instance.refresh()
+        if not inflight.is_current(instance, token):
+            return  # finished meanwhile
+        resolve(manager, context, instance, why)
+    try:
+        do_resolve()
+    except Exception:
+        LOG.exception('Could not resolve the adjust in flight',
+                      instance=instance)
+
+
+def resolve_at_start(manager, context, instance):
+    """From ComputeManager._init_instance: an adjust the last run left.
+
+    Before nova-compute serves RPC, so any message of that adjust still
+    queued arrives stale and changes nothing. Never raises.
+    """
+    if instance.task_state != ADJUSTING:
+        return
+    _resolve_safely(manager, context, instance,
+                    _('nova-compute restarted'))
+
+
+def resolve_lost(manager, context):
+    """The periodic task: resolve adjusts in flight for too long."""
+    instances = objects.InstanceList.get_by_filters(
+        context, {'host': manager.host, 'task_state': ADJUSTING,
+                  'deleted': False},
+        expected_attrs=['system_metadata', 'flavor'])
+    for instance in instances:
+        age = inflight.age(instance).total_seconds()
+        if age < CONF.xloud.adjust_timeout:
+            continue
+        _resolve_safely(
+            manager, context, instance,
+            _('no answer for %d seconds; its message was probably lost')
+            % age)

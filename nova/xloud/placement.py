@@ -57,10 +57,14 @@ def _node_provider(allocations, rp_uuid=None):
     return None
 
 
-def current(reportclient, context, instance_uuid):
-    """(provider uuid, {class: amount}) of the server, or (None, {})."""
+def current(reportclient, context, instance_uuid, rp_uuid=None):
+    """(provider uuid, {class: amount}) of the server, or (None, {}).
+
+    :param rp_uuid: the compute node provider to read, where the server
+        may hold allocations on more than one
+    """
     allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
-    rp_uuid = _node_provider(allocs.get('allocations', {}))
+    rp_uuid = _node_provider(allocs.get('allocations', {}), rp_uuid)
     if rp_uuid is None:
         return None, {}
     resources = allocs['allocations'][rp_uuid]['resources']
@@ -134,7 +138,7 @@ def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None,
     raise XloudAllocationConflict(uuid=instance_uuid)
 
 
-def host_can_adjust(reportclient, context, instance_uuid):
+def host_can_adjust(reportclient, context, instance_uuid, rp_uuid=None):
     """The server's allocations, if its compute node has the XLoud trait.
 
     nova-compute reports the trait from its driver's "supports_xloud_adjust"
@@ -144,11 +148,22 @@ def host_can_adjust(reportclient, context, instance_uuid):
     again.
     """
     allocs = reportclient.get_allocs_for_consumer(context, instance_uuid)
-    rp_uuid = _node_provider(allocs.get('allocations', {}))
+    rp_uuid = _node_provider(allocs.get('allocations', {}), rp_uuid)
     if rp_uuid is None:
         return None
     traits = reportclient.get_provider_traits(context, rp_uuid).traits
     return allocs if TRAIT in traits else None
+
+
+def provider_of(context, instance):
+    """The compute node provider of the host the server runs on now.
+
+    Not merely the first provider holding its VCPU: an evacuated server
+    also holds an allocation on the host it left, until that host comes
+    back and cleans it up.
+    """
+    return objects.ComputeNode.get_by_host_and_nodename(
+        context, instance.host, instance.node).uuid
 
 
 def follow_guest(reportclient, context, instance):
@@ -173,11 +188,9 @@ def follow_guest(reportclient, context, instance):
         if 'system_metadata' in instance.obj_what_changed():
             # the driver noted a boot the caller has not saved
             instance.save()
-        node = objects.ComputeNode.get_by_host_and_nodename(
-            context, instance.host, instance.node)
         resize(reportclient, context, instance.uuid,
                {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
-               rp_uuid=node.uuid)
+               rp_uuid=provider_of(context, instance))
     except Exception:
         LOG.exception('Could not make the allocation of the server follow '
                       'its size', instance=instance)

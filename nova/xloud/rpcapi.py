@@ -32,6 +32,12 @@ from nova import rpc
 NAMESPACE = 'xloud'
 VERSION = '1.0'
 
+#: The key of a compute node's stats under which its nova-compute says it
+#: serves the namespace, and at which version. The resource tracker clears
+#: a node's stats every time it updates the node, so a compute that is
+#: downgraded to upstream Nova drops it when it starts.
+STATS_KEY = 'xloud_rpc'
+
 _ROUTER = None
 
 
@@ -65,6 +71,21 @@ class XloudComputeAPI:
             version=VERSION)
         cctxt.cast(ctxt, 'xloud_adjust', instance=instance, vcpus=vcpus,
                    memory_mb=memory_mb, persist=persist)
+
+
+def advertise(stats, driver):
+    """Add what this compute serves to its compute node's stats.
+
+    Only where the driver can adjust servers live: an XLoud compute whose
+    driver cannot is no better than an upstream one.
+    """
+    if driver.capabilities.get('supports_xloud_adjust') is True:
+        stats[STATS_KEY] = VERSION
+
+
+def served_by(compute_node):
+    """The xloud RPC version the node's compute serves, or None."""
+    return (compute_node.stats or {}).get(STATS_KEY)
 
 
 def reset_router():

@@ -313,10 +313,6 @@ def record(instance, sizes, persist):
         sysmeta[persist_key] = str(sizes[field] if persist else boot[field])
 
 
-#: The task_state of a server while an adjust is in flight.
-ADJUSTING = 'xloud_adjusting'
-
-
 class XloudAdjustFailed(exception.NovaException):
     """The hypervisor failed an adjust; ``live`` is what the guest has."""
     msg_fmt = _("Adjusting the server failed: %(reason)s. It now runs with "

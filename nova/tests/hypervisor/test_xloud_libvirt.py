@@ -25,6 +25,7 @@ from oslo_utils import units
 
 from nova.tests.hypervisor import base
 from nova.virt.libvirt import guest as libvirt_guest
+from nova.xloud import inflight
 from nova.xloud import sizing
 
 MiB = units.Ki  # libvirt counts memory in KiB
@@ -106,7 +107,7 @@ class AdjustTest(base.RealLibvirtTestCase):
         instance = self.instance()
         guest = self.boot(instance)
         endpoint, manager = self.compute_endpoint()
-        instance.task_state = sizing.ADJUSTING
+        instance.task_state = inflight.ADJUSTING
         endpoint._adjust(self.context, instance, 3, 512, True)
         self.wait_for(instance, lambda s: s['cpus'] == 3)
         # libvirt's definition, the record, placement and Nova's next XML
@@ -131,13 +132,13 @@ class AdjustTest(base.RealLibvirtTestCase):
         instance = self.instance()
         self.boot(instance)
         endpoint, manager = self.compute_endpoint()
-        instance.task_state = sizing.ADJUSTING
+        instance.task_state = inflight.ADJUSTING
         endpoint._adjust(self.context, instance, 3, 256, False)
         self.wait_for(instance, lambda s: s['cpus'] == 3)
         # Shrinking is a hot-unplug: under TCG, QEMU never completes it and
         # libvirt gives up after its timeout. Whatever happens, the record
         # and the allocation must end up where libvirt says the guest is.
-        instance.task_state = sizing.ADJUSTING
+        instance.task_state = inflight.ADJUSTING
         start = time.monotonic()
         try:
             endpoint._adjust(self.context, instance, 1, 256, False)

@@ -122,14 +122,33 @@ def configure_guest(guest, instance, image_meta):
         guest.current_memory = memory_mb * units.Ki
 
 
+def _config(guest, running):
+    """The guest's config as libvirt reports it, live or defined."""
+    if running:
+        return guest.get_config()
+    conf = vconfig.LibvirtConfigGuest()
+    conf.parse_str(guest.get_xml_desc(dump_inactive=True))
+    return conf
+
+
 def _vcpus(guest, running):
     """The vCPU count libvirt reports for the guest, live or defined."""
-    if running:
-        conf = guest.get_config()
-    else:
-        conf = vconfig.LibvirtConfigGuest()
-        conf.parse_str(guest.get_xml_desc(dump_inactive=True))
+    conf = _config(guest, running)
     return conf.vcpus_current or conf.vcpus
+
+
+def sizes(guest):
+    """{'vcpus': n, 'memory_mb': m} the guest has; the driver's
+    xloud_sizes().
+
+    Read from libvirt: the running guest's live vCPU count and current
+    memory, or a stopped guest's definition. Memory is rounded up to whole
+    MiB, so a balloon still on its way down is never counted short.
+    """
+    conf = _config(guest, guest.is_active())
+    memory_kib = conf.current_memory or conf.memory
+    return {'vcpus': conf.vcpus_current or conf.vcpus,
+            'memory_mb': -(-memory_kib // units.Ki)}
 
 
 def adjust(guest, instance, vcpus, memory_mb, persist):

@@ -37,7 +37,7 @@ class XloudAdjustController(wsgi.Controller):
         self.compute_api = compute.API()
         self.xloud_api = xloud_api.API()
 
-    @wsgi.expected_errors(404)
+    @wsgi.expected_errors((404, 503))
     @validation.query_schema(schema.show_query)
     @validation.response_body_schema(schema.show_response)
     def show(self, req, id):
@@ -48,10 +48,13 @@ class XloudAdjustController(wsgi.Controller):
                                                      'system_metadata'])
         context.can(xa_policies.POLICY_ROOT % 'show',
                     target={'project_id': server.project_id})
-        return {'xloud_adjust': self.xloud_api.show(context, server)}
+        try:
+            return {'xloud_adjust': self.xloud_api.show(context, server)}
+        except xloud_api.XloudPlacementUnavailable as e:
+            raise exc.HTTPServiceUnavailable(explanation=e.format_message())
 
     @wsgi.response(202)
-    @wsgi.expected_errors((400, 404, 409))
+    @wsgi.expected_errors((400, 404, 409, 503))
     @validation.schema(schema.adjust)
     @validation.response_body_schema(schema.adjust_response)
     def adjust(self, req, id, body):
@@ -84,5 +87,9 @@ class XloudAdjustController(wsgi.Controller):
                 e, 'xloud-adjust', id)
         except (placement.XloudHostFull,
                 placement.XloudAllocationConflict,
-                xloud_api.XloudHostCannotAdjust) as e:
+                xloud_api.XloudHostCannotAdjust,
+                xloud_api.XloudHostDown) as e:
             raise exc.HTTPConflict(explanation=e.format_message())
+        except (xloud_api.XloudPlacementUnavailable,
+                xloud_api.XloudComputeUnreachable) as e:
+            raise exc.HTTPServiceUnavailable(explanation=e.format_message())

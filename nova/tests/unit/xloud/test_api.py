@@ -18,6 +18,8 @@ from unittest import mock
 
 import ddt
 import fixtures
+from keystoneauth1 import exceptions as ks_exc
+import oslo_messaging as messaging
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova.compute import task_states
@@ -29,6 +31,8 @@ from nova import test
 from nova.tests.unit.xloud import fakes
 from nova.xloud import api as xloud_api
 from nova.xloud import placement
+from nova.xloud import inflight
+from nova.xloud import placement
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -36,9 +40,9 @@ from nova.xloud import sizing
 def _instance(**updates):
     flavor = fakes.flavor()
     sysmeta = fakes.adjusted_sysmeta()
-    fields = dict(uuid=uuids.instance, host='compute1', locked=False,
-                  vm_state=vm_states.ACTIVE, task_state=None, flavor=flavor,
-                  system_metadata=sysmeta)
+    fields = dict(uuid=uuids.instance, host='compute1', node='node1',
+                  locked=False, vm_state=vm_states.ACTIVE, task_state=None,
+                  flavor=flavor, system_metadata=sysmeta)
     fields.update(updates)
     return objects.Instance(**fields)
 
@@ -63,6 +67,28 @@ class _Base(test.NoDBTestCase):
             mocked = self.useFixture(fixtures.MockPatch(
                 target, autospec=True)).mock
             self.calls.attach_mock(mocked, name)
+        for name, target in (
+                ('event_start',
+                 'nova.objects.InstanceActionEvent.event_start'),
+                ('event_finish',
+                 'nova.objects.InstanceActionEvent.'
+                 'event_finish_with_failure')):
+            mocked = self.useFixture(fixtures.MockPatch(
+                target, autospec=True)).mock
+            self.calls.attach_mock(mocked, name)
+        # the host: its service is up and its compute serves live adjust
+        self.service = objects.Service(host='compute1', forced_down=False)
+        self.useFixture(fixtures.MockPatch(
+            'nova.objects.Service.get_by_compute_host',
+            return_value=self.service))
+        self.node = objects.ComputeNode(uuid=uuids.node,
+                                        stats={'xloud_rpc': '1.0'})
+        self.mock_node = self.useFixture(fixtures.MockPatch(
+            'nova.objects.ComputeNode.get_by_host_and_nodename',
+            return_value=self.node)).mock
+        self.mock_up = self.useFixture(fixtures.MockPatch(
+            'nova.servicegroup.API.service_is_up',
+            return_value=True)).mock
         self.allocations = {'allocations': {uuids.node: {}}}
         self.calls.host_can_adjust.return_value = self.allocations
         self.calls.resize.return_value = {'VCPU': 2, 'MEMORY_MB': 1024}
@@ -132,18 +158,56 @@ class AdjustRefusedTestCase(_Base):
         exc = self._refused(xloud_api.XloudHostCannotAdjust, {})
         self.assertEqual(409, exc.code)
         self.calls.host_can_adjust.assert_called_once_with(
-            self.reportclient, self.context, uuids.instance)
+            self.reportclient, self.context, uuids.instance, uuids.node)
+
+    def test_host_down(self):
+        # servicegroup judges it: a forced-down service is down too
+        self.mock_up.return_value = False
+        exc = self._refused(xloud_api.XloudHostDown, {})
+        self.assertEqual(409, exc.code)
+        self.mock_up.assert_called_once_with(self.service)
+        self.calls.host_can_adjust.assert_not_called()
+
+    def test_compute_does_not_serve_the_namespace(self):
+        # an upstream nova-compute, or one downgraded to it: its node's
+        # stats lack the key even where the trait was left behind
+        self.node.stats = {'num_instances': '1'}
+        exc = self._refused(xloud_api.XloudHostCannotAdjust, {},
+                            can_adjust=self.allocations)
+        self.assertEqual(409, exc.code)
+        self.calls.host_can_adjust.assert_not_called()
+
+    def test_compute_node_not_found(self):
+        self.mock_node.side_effect = exception.ComputeHostNotFound(
+            host='compute1')
+        self._refused(xloud_api.XloudHostCannotAdjust, {})
+
+    @ddt.data(ks_exc.ConnectFailure(),
+              ks_exc.EndpointNotFound(),
+              exception.ConsumerAllocationRetrievalFailed(
+                  consumer_uuid=uuids.instance, error='500'),
+              exception.TraitRetrievalFailed(error='500'))
+    def test_placement_unavailable(self, error):
+        self.calls.host_can_adjust.side_effect = error
+        instance = _instance()
+        exc = self.assertRaises(xloud_api.XloudPlacementUnavailable,
+                                self.api.adjust, self.context, instance,
+                                vcpus=3)
+        self.assertEqual(503, exc.code)
+        for name in ('save', 'resize', 'action_start', 'cast'):
+            getattr(self.calls, name).assert_not_called()
+        self.assertIsNone(instance.task_state)
 
     def test_task_state_guard(self):
         # a racing request took the server after our checks
         instance = _instance()
         self.calls.save.side_effect = exception.UnexpectedTaskStateError(
             instance_uuid=uuids.instance, expected=[None],
-            actual=sizing.ADJUSTING)
+            actual=inflight.ADJUSTING)
         exc = self.assertRaises(exception.InstanceInvalidState,
                                 self.api.adjust, self.context, instance,
                                 vcpus=3)
-        self.assertEqual(('task_state', sizing.ADJUSTING),
+        self.assertEqual(('task_state', inflight.ADJUSTING),
                          (exc.kwargs['attr'], exc.kwargs['state']))
         self.calls.save.assert_called_once_with(expected_task_state=[None])
         for name in ('resize', 'action_start', 'cast'):
@@ -159,24 +223,32 @@ class AdjustTestCase(_Base):
         instance = _instance()
         # vCPUs grow, memory shrinks: only the growth is claimed here
         self._adjust(instance, vcpus=3, memory_mb=512)
-        self.assertEqual(sizing.ADJUSTING, instance.task_state)
+        self.assertEqual(inflight.ADJUSTING, instance.task_state)
         self.assertEqual([
             mock.call.host_can_adjust(self.reportclient, self.context,
-                                      uuids.instance),
+                                      uuids.instance, uuids.node),
             mock.call.save(expected_task_state=[None]),
             mock.call.resize(self.reportclient, self.context,
                              uuids.instance, {'VCPU': 3},
-                             allocs=self.allocations),
+                             rp_uuid=uuids.node, allocs=self.allocations),
             mock.call.action_start(self.context, uuids.instance,
                                    'xloud-adjust', want_result=False),
             mock.call.cast(self.context, instance, 3, 512, True),
         ], self.calls.mock_calls)
 
+    def test_token_is_recorded_with_the_task_state(self):
+        instance = _instance()
+        self.context.request_id = 'req-' + uuids.request
+        self._adjust(instance, vcpus=3)
+        self.assertEqual('req-' + uuids.request, inflight.token(instance))
+        self.assertIn(inflight.SYSMETA_SINCE, instance.system_metadata)
+
     def test_growth_of_both(self):
         self._adjust(_instance(), vcpus=4, memory_mb=2048)
         self.calls.resize.assert_called_once_with(
             self.reportclient, self.context, uuids.instance,
-            {'VCPU': 4, 'MEMORY_MB': 2048}, allocs=self.allocations)
+            {'VCPU': 4, 'MEMORY_MB': 2048}, rp_uuid=uuids.node,
+            allocs=self.allocations)
 
     def test_shrink_is_not_claimed(self):
         instance = _instance()
@@ -191,7 +263,7 @@ class AdjustTestCase(_Base):
         self._adjust(instance, memory_mb=1536)
         self.calls.resize.assert_called_once_with(
             self.reportclient, self.context, uuids.instance,
-            {'MEMORY_MB': 1536}, allocs=self.allocations)
+            {'MEMORY_MB': 1536}, rp_uuid=uuids.node, allocs=self.allocations)
         self.calls.cast.assert_called_once_with(
             self.context, instance, None, 1536, True)
 
@@ -202,9 +274,10 @@ class AdjustTestCase(_Base):
                           vcpus=3, persist=False)
         self.assertEqual([
             mock.call(self.reportclient, self.context, uuids.instance,
-                      {'VCPU': 3}, allocs=self.allocations),
+                      {'VCPU': 3}, rp_uuid=uuids.node,
+                      allocs=self.allocations),
             mock.call(self.reportclient, self.context, uuids.instance,
-                      {'VCPU': 2, 'MEMORY_MB': 1024}),
+                      {'VCPU': 2, 'MEMORY_MB': 1024}, rp_uuid=uuids.node),
         ], self.calls.resize.call_args_list)
         self.assertIsNone(instance.task_state)
         # the task is given back unconditionally
@@ -218,6 +291,48 @@ class AdjustTestCase(_Base):
         self.calls.resize.assert_not_called()
         self.assertIsNone(instance.task_state)
         self.assertEqual(2, self.calls.save.call_count)
+
+    def test_cast_failure_fails_the_action(self):
+        instance = _instance()
+        error = test.TestingException()
+        self.calls.cast.side_effect = error
+        self.assertRaises(test.TestingException, self._adjust, instance,
+                          vcpus=3)
+        self.calls.event_start.assert_called_once_with(
+            self.context, uuids.instance, 'api_xloud_adjust',
+            want_result=False)
+        self.calls.event_finish.assert_called_once_with(
+            self.context, uuids.instance, 'api_xloud_adjust',
+            exc_val=error, want_result=False)
+        self.assertIsNone(inflight.token(instance))
+
+    def test_message_queue_down(self):
+        instance = _instance()
+        self.calls.cast.side_effect = messaging.MessageDeliveryFailure('x')
+        exc = self.assertRaises(xloud_api.XloudComputeUnreachable,
+                                self._adjust, instance, vcpus=3)
+        self.assertEqual(503, exc.code)
+        # rolled back, and the action finished with a failed event
+        self.assertEqual(mock.call(self.reportclient, self.context,
+                                   uuids.instance,
+                                   {'VCPU': 2, 'MEMORY_MB': 1024},
+                                   rp_uuid=uuids.node),
+                         self.calls.resize.call_args)
+        self.assertIsNone(instance.task_state)
+        self.calls.event_finish.assert_called_once()
+
+    def test_claim_placement_error(self):
+        instance = _instance()
+        self.calls.resize.side_effect = exception.AllocationUpdateFailed(
+            consumer_uuid=uuids.instance, error='500')
+        exc = self.assertRaises(xloud_api.XloudPlacementUnavailable,
+                                self._adjust, instance, vcpus=4)
+        self.assertEqual(503, exc.code)
+        self.calls.action_start.assert_not_called()
+        self.calls.cast.assert_not_called()
+        # no action was recorded, so there is none to fail
+        self.calls.event_start.assert_not_called()
+        self.assertIsNone(instance.task_state)
 
     def test_host_full(self):
         instance = _instance()
@@ -265,7 +380,8 @@ class ShowTestCase(_Base):
                           'allocated': 2048, 'adjustable': False},
         }, self.api.show(self.context, instance))
         self.calls.current.assert_called_once_with(
-            self.reportclient, self.context, uuids.instance)
+            self.reportclient, self.context, uuids.instance,
+            rp_uuid=uuids.node)
 
     def test_show_without_allocation(self):
         self.calls.current.return_value = (None, {})

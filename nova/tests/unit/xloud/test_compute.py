@@ -14,11 +14,14 @@
 
 """The xloud_adjust endpoint of nova-compute."""
 
+import datetime
 from unittest import mock
 
 import fixtures
 import oslo_messaging as messaging
+from oslo_utils import fixture as utils_fixture
 from oslo_utils.fixture import uuidsentinel as uuids
+from oslo_utils import timeutils
 
 from nova.compute import manager as compute_manager
 from nova.compute import vm_states
@@ -28,8 +31,11 @@ from nova.tests.unit import fake_instance
 from nova.tests.unit.xloud import fakes
 from nova.virt import driver
 from nova.xloud import compute as xloud_compute
+from nova.xloud import inflight
 from nova.xloud import placement
 from nova.xloud import sizing
+
+TOKEN = 'req-' + uuids.token
 
 
 def _instance(ctxt):
@@ -37,7 +43,9 @@ def _instance(ctxt):
     sysmeta = fakes.adjusted_sysmeta()
     instance = fake_instance.fake_instance_obj(
         ctxt, uuid=uuids.instance, host='compute1', flavor=flavor,
-        vm_state=vm_states.ACTIVE, task_state=sizing.ADJUSTING)
+        vm_state=vm_states.ACTIVE, task_state=inflight.ADJUSTING)
+    sysmeta[inflight.SYSMETA_TOKEN] = TOKEN
+    sysmeta[inflight.SYSMETA_SINCE] = '2026-12-01T10:00:00'
     instance.system_metadata = sysmeta
     instance.obj_reset_changes()
     return instance
@@ -65,6 +73,15 @@ class XloudComputeEndpointTestCase(test.NoDBTestCase):
         self.mock_event_finish = self.useFixture(fixtures.MockPatch(
             'nova.objects.InstanceActionEvent.event_finish_with_failure',
             autospec=True)).mock
+        # the message's instance is what the database has, unless a test
+        # says otherwise
+        self.mock_refresh = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.refresh', autospec=True)).mock
+        self.useFixture(fixtures.MockPatch(
+            'nova.xloud.placement.provider_of', autospec=True,
+            return_value=uuids.node))
+        self.mock_notify = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.notify.adjust', autospec=True)).mock
 
     def _adjust(self, vcpus=3, memory_mb=1536, persist=True):
         self.endpoint.xloud_adjust(self.context, instance=self.instance,
@@ -76,10 +93,12 @@ class XloudComputeEndpointTestCase(test.NoDBTestCase):
         self.assertEqual(next_boot, sizing.next_boot(self.instance))
         self.mock_resize.assert_called_once_with(
             self.manager.reportclient, self.context, uuids.instance,
-            {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']})
+            {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']},
+            rp_uuid=uuids.node)
         self.assertIsNone(self.instance.task_state)
+        self.assertIsNone(inflight.token(self.instance))
         self.mock_save.assert_called_once_with(
-            expected_task_state=[sizing.ADJUSTING])
+            expected_task_state=[inflight.ADJUSTING])
 
     def test_target(self):
         target = xloud_compute.XloudComputeEndpoint.target
@@ -166,3 +185,165 @@ class XloudComputeEndpointTestCase(test.NoDBTestCase):
         self._assert_recorded({'vcpus': 2, 'memory_mb': 1024},
                               {'vcpus': 2, 'memory_mb': 1024})
         self.mock_fault.assert_called_once()
+
+    def test_notifications(self):
+        self.manager.driver.xloud_adjust.return_value = {
+            'vcpus': 3, 'memory_mb': 1280}
+        self._adjust()
+        before = {'vcpus': 2, 'memory_mb': 1024}
+        self.assertEqual([
+            mock.call(self.context, self.instance, 'compute1', 'start',
+                      before, {'vcpus': 3, 'memory_mb': 1536}, True),
+            mock.call(self.context, self.instance, 'compute1', 'end',
+                      before, {'vcpus': 3, 'memory_mb': 1280}, True),
+        ], self.mock_notify.call_args_list)
+
+    def test_error_notification(self):
+        error = sizing.XloudAdjustFailed(
+            live={'vcpus': 3, 'memory_mb': 1024}, reason='balloon stuck')
+        self.manager.driver.xloud_adjust.side_effect = error
+        self.assertRaises(sizing.XloudAdjustFailed, self._adjust)
+        self.assertEqual(
+            mock.call(self.context, self.instance, 'compute1', 'error',
+                      {'vcpus': 2, 'memory_mb': 1024},
+                      {'vcpus': 3, 'memory_mb': 1024}, True,
+                      exception=error),
+            self.mock_notify.call_args)
+
+    def _assert_untouched(self):
+        self.manager.driver.xloud_adjust.assert_not_called()
+        self.mock_resize.assert_not_called()
+        self.mock_save.assert_not_called()
+        self.mock_event_start.assert_not_called()
+        self.mock_fault.assert_not_called()
+        self.mock_notify.assert_not_called()
+
+    def test_stale_message_of_another_adjust(self):
+        def newer_adjust_in_flight():
+            self.instance.system_metadata[inflight.SYSMETA_TOKEN] = (
+                'req-newer')
+        self.mock_refresh.side_effect = newer_adjust_in_flight
+        with mock.patch.object(xloud_compute.LOG, 'warning') as mock_log:
+            self._adjust()
+        self._assert_untouched()
+        self.assertIn('stale', mock_log.call_args.args[0])
+
+    def test_duplicate_message_after_the_adjust(self):
+        def finished():
+            inflight.end(self.instance)
+        self.mock_refresh.side_effect = finished
+        self._adjust()
+        self._assert_untouched()
+
+    def test_message_without_token(self):
+        del self.instance.system_metadata[inflight.SYSMETA_TOKEN]
+        self._adjust()
+        self._assert_untouched()
+
+
+class ResolveTestCase(test.NoDBTestCase):
+    """Adjusts left in flight: at start-up and when their message is lost."""
+
+    def setUp(self):
+        super().setUp()
+        self.context = context.get_admin_context()
+        self.manager = mock.Mock(host='compute1')
+        self.manager.driver = mock.Mock(spec=driver.ComputeDriver)
+        self.manager.driver.xloud_sizes.return_value = {
+            'vcpus': 3, 'memory_mb': 1536}
+        self.instance = _instance(self.context)
+        self.mock_resize = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.placement.resize', autospec=True)).mock
+        self.mock_save = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.save', autospec=True)).mock
+        self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.refresh', autospec=True))
+        self.useFixture(fixtures.MockPatch(
+            'nova.xloud.placement.provider_of', autospec=True,
+            return_value=uuids.node))
+        self.mock_fault = self.useFixture(fixtures.MockPatch(
+            'nova.compute.utils.add_instance_fault_from_exc',
+            autospec=True)).mock
+        self.mock_event_start = self.useFixture(fixtures.MockPatch(
+            'nova.objects.InstanceActionEvent.event_start',
+            autospec=True)).mock
+        self.mock_event_finish = self.useFixture(fixtures.MockPatch(
+            'nova.objects.InstanceActionEvent.event_finish_with_failure',
+            autospec=True)).mock
+        self.mock_notify = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.notify.adjust', autospec=True)).mock
+
+    def _assert_resolved(self, live):
+        self.mock_resize.assert_called_once_with(
+            self.manager.reportclient, self.context, uuids.instance,
+            {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']},
+            rp_uuid=uuids.node)
+        self.assertEqual(live, sizing.live(self.instance))
+        # the next boot keeps what was persisted before
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         sizing.next_boot(self.instance))
+        self.assertIsNone(self.instance.task_state)
+        self.assertIsNone(inflight.token(self.instance))
+        self.mock_save.assert_called_once_with(
+            expected_task_state=[inflight.ADJUSTING])
+        # the action the API recorded, found by its request ID
+        ctxt = self.mock_event_start.call_args.args[0]
+        self.assertEqual(TOKEN, ctxt.request_id)
+        self.mock_event_start.assert_called_once_with(
+            ctxt, uuids.instance, 'compute_xloud_adjust', want_result=False,
+            host='compute1')
+        error = self.mock_event_finish.call_args.kwargs['exc_val']
+        self.assertIsInstance(error, xloud_compute.XloudAdjustInterrupted)
+        self.assertIn('interrupted', error.format_message())
+        self.mock_fault.assert_called_once_with(self.context, self.instance,
+                                                error)
+        self.assertEqual('error', self.mock_notify.call_args.args[3])
+
+    def test_at_start_from_the_hypervisor(self):
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self.manager.driver.xloud_sizes.assert_called_once_with(
+            self.instance)
+        self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
+
+    def test_at_start_without_driver_support_keeps_the_record(self):
+        self.manager.driver.xloud_sizes.side_effect = NotImplementedError
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self._assert_resolved({'vcpus': 2, 'memory_mb': 1024})
+
+    def test_at_start_other_task_states_are_left_alone(self):
+        self.instance.task_state = 'rebooting'
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self.mock_save.assert_not_called()
+        self.manager.driver.xloud_sizes.assert_not_called()
+
+    @mock.patch.object(xloud_compute.LOG, 'exception')
+    def test_at_start_never_raises(self, mock_log):
+        self.mock_save.side_effect = ValueError('db gone')
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        mock_log.assert_called_once()
+
+    @mock.patch('nova.objects.InstanceList.get_by_filters')
+    def test_lost_only_after_the_timeout(self, mock_get):
+        self.flags(adjust_timeout=300, group='xloud')
+        mock_get.return_value = [self.instance]
+        began = timeutils.parse_isotime(
+            self.instance.system_metadata[inflight.SYSMETA_SINCE])
+        self.useFixture(utils_fixture.TimeFixture(
+            began + datetime.timedelta(seconds=299)))
+        xloud_compute.resolve_lost(self.manager, self.context)
+        mock_get.assert_called_once_with(
+            self.context, {'host': 'compute1', 'deleted': False,
+                           'task_state': inflight.ADJUSTING},
+            expected_attrs=['system_metadata', 'flavor'])
+        self.mock_save.assert_not_called()
+
+        self.useFixture(utils_fixture.TimeFixture(
+            began + datetime.timedelta(seconds=301)))
+        xloud_compute.resolve_lost(self.manager, self.context)
+        self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
+        self.assertIn('301 seconds', self.mock_event_finish.call_args.kwargs[
+            'exc_val'].format_message())

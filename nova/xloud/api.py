@@ -229,7 +229,7 @@ class API:
                     context, instance.uuid, EVENT, want_result=False)
                 objects.InstanceActionEvent.event_finish_with_failure(
                     context, instance.uuid, EVENT, exc_val=error,
-                    want_result=False)
+                    exc_tb=error.__traceback__, want_result=False)
             except Exception:
                 LOG.exception('Could not fail the instance action',
                               instance=instance)

@@ -163,7 +163,11 @@ def resolve(manager, context, instance, why):
                       'recorded ones', instance=instance)
         actual = None
     actual = actual or before
-    error = XloudAdjustInterrupted(why=why, **actual)
+    try:
+        # raised, so that it has a traceback for the event and the fault
+        raise XloudAdjustInterrupted(why=why, **actual)
+    except XloudAdjustInterrupted as e:
+        error = e
     LOG.warning('Resolving an adjust in flight: %s', error.format_message(),
                 instance=instance)
     # The instance action was recorded under the API request's ID, which
@@ -177,7 +181,7 @@ def resolve(manager, context, instance, why):
             host=manager.host)
         objects.InstanceActionEvent.event_finish_with_failure(
             action_context, instance.uuid, EVENT, exc_val=error,
-            want_result=False)
+            exc_tb=error.__traceback__, want_result=False)
     except exception.InstanceActionNotFound:
         LOG.info('The adjust has no instance action to finish',
                  instance=instance)

@@ -303,7 +303,7 @@ class AdjustTestCase(_Base):
             want_result=False)
         self.calls.event_finish.assert_called_once_with(
             self.context, uuids.instance, 'api_xloud_adjust',
-            exc_val=error, want_result=False)
+            exc_val=error, exc_tb=error.__traceback__, want_result=False)
         self.assertIsNone(inflight.token(instance))
 
     def test_message_queue_down(self):

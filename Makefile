@@ -59,7 +59,7 @@ install-tree: packages tree
 	PBR_VERSION=$$($(PATCHQ) version) SKIP_GENERATE_AUTHORS=1 \
 	  SKIP_WRITE_GIT_CHANGELOG=1 $(PIP) install -q \
 	  -c $(CONSTRAINTS) -e $(TREE) -r $(TREE)/test-requirements.txt \
-	  openstack-placement \
+	  openstack-placement jsonpath-rw-ext \
 	  $$(pkg-config --exists libvirt 2>/dev/null && echo libvirt-python)
 
 check: install-tree

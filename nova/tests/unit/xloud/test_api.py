@@ -30,7 +30,6 @@ from nova import objects
 from nova import test
 from nova.tests.unit.xloud import fakes
 from nova.xloud import api as xloud_api
-from nova.xloud import placement
 from nova.xloud import inflight
 from nova.xloud import placement
 from nova.xloud import rpcapi

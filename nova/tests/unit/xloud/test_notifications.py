@@ -14,11 +14,11 @@
 
 """The adjust notifications, their samples and the Ceilometer meters."""
 
-import json
 import os
 from unittest import mock
 
 import jsonpath_rw_ext
+from oslo_serialization import jsonutils
 from oslo_utils.fixture import uuidsentinel as uuids
 import yaml
 
@@ -45,7 +45,7 @@ PHASES = ('start', 'end', 'error')
 def _sample(phase):
     path = os.path.join(SAMPLES, 'instance-xloud_adjust-%s.json' % phase)
     with open(path) as f:
-        return json.load(f)
+        return jsonutils.load(f)
 
 
 class NotifyTestCase(test.NoDBTestCase):

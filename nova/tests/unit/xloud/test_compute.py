@@ -51,14 +51,14 @@ def _instance(ctxt):
     return instance
 
 
-class XloudComputeEndpointTestCase(test.NoDBTestCase):
+class _Base(test.NoDBTestCase):
+    """A compute host whose database, placement and events are mocks."""
 
     def setUp(self):
         super().setUp()
         self.context = context.get_admin_context()
         self.manager = mock.Mock(host='compute1')
         self.manager.driver = mock.Mock(spec=driver.ComputeDriver)
-        self.endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
         self.instance = _instance(self.context)
         self.mock_resize = self.useFixture(fixtures.MockPatch(
             'nova.xloud.placement.resize', autospec=True)).mock
@@ -82,6 +82,13 @@ class XloudComputeEndpointTestCase(test.NoDBTestCase):
             return_value=uuids.node))
         self.mock_notify = self.useFixture(fixtures.MockPatch(
             'nova.xloud.notify.adjust', autospec=True)).mock
+
+
+class XloudComputeEndpointTestCase(_Base):
+
+    def setUp(self):
+        super().setUp()
+        self.endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
 
     def _adjust(self, vcpus=3, memory_mb=1536, persist=True):
         self.endpoint.xloud_adjust(self.context, instance=self.instance,
@@ -241,37 +248,13 @@ class XloudComputeEndpointTestCase(test.NoDBTestCase):
         self._assert_untouched()
 
 
-class ResolveTestCase(test.NoDBTestCase):
+class ResolveTestCase(_Base):
     """Adjusts left in flight: at start-up and when their message is lost."""
 
     def setUp(self):
         super().setUp()
-        self.context = context.get_admin_context()
-        self.manager = mock.Mock(host='compute1')
-        self.manager.driver = mock.Mock(spec=driver.ComputeDriver)
         self.manager.driver.xloud_sizes.return_value = {
             'vcpus': 3, 'memory_mb': 1536}
-        self.instance = _instance(self.context)
-        self.mock_resize = self.useFixture(fixtures.MockPatch(
-            'nova.xloud.placement.resize', autospec=True)).mock
-        self.mock_save = self.useFixture(fixtures.MockPatch(
-            'nova.objects.Instance.save', autospec=True)).mock
-        self.useFixture(fixtures.MockPatch(
-            'nova.objects.Instance.refresh', autospec=True))
-        self.useFixture(fixtures.MockPatch(
-            'nova.xloud.placement.provider_of', autospec=True,
-            return_value=uuids.node))
-        self.mock_fault = self.useFixture(fixtures.MockPatch(
-            'nova.compute.utils.add_instance_fault_from_exc',
-            autospec=True)).mock
-        self.mock_event_start = self.useFixture(fixtures.MockPatch(
-            'nova.objects.InstanceActionEvent.event_start',
-            autospec=True)).mock
-        self.mock_event_finish = self.useFixture(fixtures.MockPatch(
-            'nova.objects.InstanceActionEvent.event_finish_with_failure',
-            autospec=True)).mock
-        self.mock_notify = self.useFixture(fixtures.MockPatch(
-            'nova.xloud.notify.adjust', autospec=True)).mock
 
     def _assert_resolved(self, live):
         self.mock_resize.assert_called_once_with(

@@ -353,3 +353,27 @@ class MovesTest(test_xloud_minimum.TwoHostsMixin, XloudAdjustTestBase):
         self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
                          self._node_allocation('dest'))
         self.assertEqual(3, self._get(server)['vcpus']['allocated'])
+
+    def test_adjust_after_evacuate_while_the_source_is_down(self):
+        self.computes['src'].stop()
+        [service] = self.admin_api.get_services(binary='nova-compute',
+                                                host='src')
+        self.admin_api.put_service_force_down(service['id'], True)
+        server = self._evacuate_server(self.server, expected_host='dest')
+        # the server holds allocations on both hosts until src comes back
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._node_allocation('src'))
+
+        self._adjust(server, current_vcpus=2, current_memory_mb=1024)
+
+        self.assertEqual((4, 2, 2048 * 1024, 1024 * 1024),
+                         self._sizes(server, 'dest'))
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024},
+                         self._node_allocation('dest'))
+        # the host it left is not the one adjusted
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._node_allocation('src'))
+        view = self._get(server)
+        self.assertEqual((2, 2), (view['vcpus']['current'],
+                                  view['vcpus']['allocated']))
+        self.assertEqual(1024, view['memory_mb']['allocated'])

@@ -14,8 +14,11 @@
 
 """A server's VCPU / MEMORY_MB allocation, resized in place."""
 
+import sys
+
 from oslo_log import log as logging
 
+from nova.compute import utils as compute_utils
 from nova import exception
 from nova.i18n import _
 from nova import objects
@@ -173,8 +176,9 @@ def follow_guest(reportclient, context, instance):
     allocation from the flavor, i.e. its minimum, and a reboot or start
     boots the guest at its next-boot size; either can leave placement out of
     step with an adjusted guest until this is called on its host.
-    Failures are logged, never raised: the operation that called it has
-    already happened.
+    Failures are logged and leave an instance fault, never raised: the
+    operation that called it has already happened. (Moves claim the size
+    through the scheduler, so for them this finds nothing to change.)
     """
     if not instance.obj_attr_is_set('flavor'):
         return
@@ -191,6 +195,11 @@ def follow_guest(reportclient, context, instance):
         resize(reportclient, context, instance.uuid,
                {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
                rp_uuid=provider_of(context, instance))
-    except Exception:
+    except Exception as e:
         LOG.exception('Could not make the allocation of the server follow '
                       'its size', instance=instance)
+        try:
+            compute_utils.add_instance_fault_from_exc(
+                context, instance, e, sys.exc_info())
+        except Exception:
+            LOG.exception('Could not record the fault', instance=instance)

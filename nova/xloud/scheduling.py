@@ -16,6 +16,10 @@
 
 from oslo_log import log as logging
 
+from nova.compute import task_states
+from nova import context as nova_context
+from nova import exception
+from nova import objects
 from nova.xloud import placement
 from nova.xloud import sizing
 
@@ -38,4 +42,54 @@ def require_minimum_support(ctxt, request_spec):
     request_spec.root_required.add(placement.TRAIT)
     LOG.debug('require_minimum_support request filter added required '
               'trait %s', placement.TRAIT)
+    return True
+
+
+def _server_of(ctxt, request_spec):
+    """The existing server a RequestSpec is for, or None (a new one)."""
+    if not request_spec.obj_attr_is_set('instance_uuid'):
+        return None
+    try:
+        mapping = objects.InstanceMapping.get_by_instance_uuid(
+            ctxt, request_spec.instance_uuid)
+    except exception.InstanceMappingNotFound:
+        return None
+    if not mapping.cell_mapping:
+        return None  # still a build request: a new server
+    with nova_context.target_cell(ctxt.elevated(),
+                                  mapping.cell_mapping) as cctxt:
+        try:
+            return objects.Instance.get_by_uuid(
+                cctxt, request_spec.instance_uuid,
+                expected_attrs=['system_metadata', 'flavor'])
+        except exception.InstanceNotFound:
+            return None
+
+
+def size_moves(ctxt, request_spec):
+    """A request filter: a move claims the size its guest will run at.
+
+    Placement would allocate the flavor's minimum for every request. A
+    server that was adjusted runs elsewhere at other sizes: a cold
+    migration, a resize to the same flavor, an evacuation or an unshelve
+    boots it at its next-boot size, and a live migration keeps the size
+    it runs at. So the scheduler only picks a destination with room for
+    that, and with none the move fails as NoValidHost and the server stays
+    where it is. A resize to another flavor starts at that flavor's
+    minimum. Registered in nova.scheduler.request_filter.
+    """
+    flavor = request_spec.flavor
+    if (sizing.minimum_vcpus(flavor) is None and
+            sizing.minimum_memory_mb(flavor) is None):
+        return True
+    server = _server_of(ctxt, request_spec)
+    if server is None or server.flavor.flavorid != flavor.flavorid:
+        return True
+    if server.task_state == task_states.MIGRATING:
+        sizes = sizing.live(server)
+    else:
+        sizes = sizing.next_boot(server)
+    sizing.size_move(request_spec, sizes)
+    LOG.debug('size_moves request filter sized the move of %s at %s',
+              server.uuid, sizes)
     return True

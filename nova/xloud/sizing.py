@@ -188,6 +188,33 @@ def minimum_memory_mb(flavor):
     return _minimum(flavor, MINIMUM_MEMORY, flavor.memory_mb)
 
 
+#: What a RequestSpec carries, in the scheduler only, when it is for a move
+#: of a server that runs at other sizes than its flavor's minimum. It is
+#: a plain attribute, not a field: it is never saved and never sent.
+_MOVE_SIZES = '_xloud_move_sizes'
+
+
+def size_move(request_spec, sizes):
+    """Make placement allocate ``sizes`` for a move of the spec's server.
+
+    :param sizes: {'vcpus': n, 'memory_mb': m}, what the guest will run at
+    """
+    setattr(request_spec, _MOVE_SIZES, dict(sizes))
+
+
+def requested_vcpus(request_spec):
+    """The VCPU amount placement allocates for a RequestSpec."""
+    sizes = getattr(request_spec, _MOVE_SIZES, None)
+    return sizes['vcpus'] if sizes else boot_vcpus(request_spec.flavor)
+
+
+def requested_memory_mb(request_spec):
+    """The MEMORY_MB amount placement allocates for a RequestSpec."""
+    sizes = getattr(request_spec, _MOVE_SIZES, None)
+    return sizes['memory_mb'] if sizes else boot_memory_mb(
+        request_spec.flavor)
+
+
 def boot_vcpus(flavor):
     """The vCPUs a server of the flavor boots with and placement claims."""
     return minimum_vcpus(flavor) or flavor.vcpus

@@ -44,7 +44,7 @@ PHASES = ('start', 'end', 'error')
 
 def _sample(phase):
     path = os.path.join(SAMPLES, 'instance-xloud_adjust-%s.json' % phase)
-    with open(path) as f:
+    with open(path, 'rb') as f:
         return jsonutils.load(f)
 
 

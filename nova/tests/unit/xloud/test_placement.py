@@ -319,9 +319,15 @@ class FollowGuestTestCase(_Base):
         self.client.put.assert_called_once()
         self.assertEqual(_payload(3, 1536), self.client.put.call_args.args[1])
 
+    @mock.patch('nova.compute.utils.add_instance_fault_from_exc')
     @mock.patch.object(placement.LOG, 'exception')
-    def test_errors_are_logged_not_raised(self, mock_log):
+    def test_errors_are_logged_not_raised(self, mock_log, mock_fault):
         self.client.put.return_value = FULL
         instance = self._instance(minimum_cpu='3')
         placement.follow_guest(self.client, self.context, instance)
         mock_log.assert_called_once()
+        # never silent: the server gets a fault an admin can see
+        mock_fault.assert_called_once_with(
+            self.context, instance, mock.ANY, mock.ANY)
+        self.assertIsInstance(mock_fault.call_args.args[2],
+                              placement.XloudHostFull)

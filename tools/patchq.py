@@ -51,6 +51,9 @@ COPY_WINDOW = 12
 #: (empty ``__init__.py`` and the like).
 COPY_MIN_LINES = 4
 TESTS_MAP = 'upstream-tests.txt'
+#: In TESTS_MAP, a stage of "make check" that proves a patched file no unit
+#: test covers, such as a documentation index that only a doc build reads.
+STAGE_TESTS = {'@docs': 'the docs stage: sphinx-build -W of the tree'}
 #: What builds and test runs leave in a materialized tree.
 TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
                   '.stestr/', '.tox/', '/build/', '/dist/', '/cover/',
@@ -544,6 +547,12 @@ class Queue:
             if target not in targets:
                 problems.append(f'{TESTS_MAP}: {target} is not patched')
             for module in modules:
+                if module.startswith('@'):
+                    if module not in STAGE_TESTS:
+                        problems.append(
+                            f'{TESTS_MAP}: {target}: unknown stage {module} '
+                            f'(known: {", ".join(sorted(STAGE_TESTS))})')
+                    continue
                 path = module.replace('.', '/')
                 if (path + '.py' not in upstream_files and
                         path + '/__init__.py' not in upstream_files):

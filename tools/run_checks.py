@@ -322,7 +322,8 @@ class Runner:
     def unit_modules(self):
         upstream = []
         for modules in self.queue.tests_map().values():
-            upstream += [m for m in modules if m not in upstream]
+            upstream += [m for m in modules
+                         if m not in upstream and m not in patchq.STAGE_TESTS]
         return self.our_tests('unit') + upstream
 
 

@@ -10,6 +10,9 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
+import io
+
+import fixtures
 from osc_lib import exceptions
 
 from xloud_osc.tests.unit import base
@@ -89,9 +92,16 @@ class TestAdjust(AdjustTestCase):
         self.assertEqual(0, self.post.call_count)
 
     def test_bad_sizes_are_usage_errors(self):
-        for argv in ([ID, '--memory', '1.3G'], [ID, '--vcpus', '0'],
-                     [ID, '--memory', 'lots']):
-            self.assertRaises(SystemExit, self.run_command, argv)
+        for argv, said in (
+                ([ID, '--memory', '1.3G'], "'1.3G' is 1331.2 MiB, not a "
+                                           "whole number of MiB"),
+                ([ID, '--vcpus', '0'], "'0': at least 1 vCPU"),
+                ([ID, '--memory', 'lots'], "'lots' is not a size")):
+            stderr = io.StringIO()
+            self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
+            e = self.assertRaises(SystemExit, self.run_command, argv)
+            self.assertEqual(2, e.code)
+            self.assertIn(said, stderr.getvalue())
         self.assertEqual(0, self.post.call_count)
 
     def test_api_errors(self):

@@ -32,8 +32,9 @@ class AdjustServer(command.Command):
 
     The new sizes must lie within the envelope of the server's flavor
     (its minimum_cpu / minimum_memory extra specs up to its vcpus /
-    memory_mb). The compute host applies the change after the API
-    accepts it; --wait follows it to the end.
+    memory_mb). The compute host applies the change after the API has
+    accepted it: the command returns then, or, with the wait option, once
+    the change is done.
     """
 
     #: Seconds between two looks at the server while waiting.

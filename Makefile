@@ -4,6 +4,7 @@
 #   make check         every test (installs Debian packages when root)
 #   make check-queue   seconds: do the patches still apply, no copies?
 #   make check-hypervisor  only the real libvirt + QEMU suite (root)
+#   make docs          doc/, api-ref/, releasenotes/ with -W: build/docs/html
 #   make bench         benchmarks (not in check): build/bench/results.md
 #   make tree          materialize the patched tree in build/tree
 #   make refresh       write edits made in build/tree back to patches/
@@ -16,10 +17,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PATCHQ := $(PY) tools/patchq.py
 
-.PHONY: help dist check check-hypervisor bench check-queue tree refresh packages install-tree clean
+.PHONY: help dist check check-hypervisor bench check-queue tree refresh packages install-tree docs clean
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,11p' Makefile
 
 # The virtualenv every step runs in. Debian's python3 needs python3-venv
 # for this; that one package is installed here because bindep itself
@@ -46,19 +47,24 @@ check-queue: $(VENV)/.base
 dist: tree
 	$(PATCHQ) dist --tree $(TREE)
 
-# Debian packages from bindep.txt's "test" profile (root installs them).
+# Debian packages from bindep.txt's "test" and "doc" profiles (root
+# installs them).
 packages: $(VENV)/.base
-	VENV=$(VENV) tools/install-packages.sh test
+	VENV=$(VENV) tools/install-packages.sh test doc
 
 # The patched nova, editable so the tests run against build/tree, with its
 # test requirements and placement for the functional tests. Installing it
 # (not just putting it on sys.path) makes its entry points live.
 # libvirt-python (the real-hypervisor suite) only where libvirt's headers
-# are: "packages" installs them as root.
+# are: "packages" installs them as root. Also upstream's doc requirements,
+# and the OpenStackClient plugin (editable, with its test requirements,
+# python-openstackclient among them), whose commands the docs render.
 install-tree: packages tree
 	PBR_VERSION=$$($(PATCHQ) version) SKIP_GENERATE_AUTHORS=1 \
 	  SKIP_WRITE_GIT_CHANGELOG=1 $(PIP) install -q \
 	  -c $(CONSTRAINTS) -e $(TREE) -r $(TREE)/test-requirements.txt \
+	  -r $(TREE)/doc/requirements.txt \
+	  -e xloud-osc -r xloud-osc/test-requirements.txt \
 	  openstack-placement jsonpath-rw-ext \
 	  $$(pkg-config --exists libvirt 2>/dev/null && echo libvirt-python)
 
@@ -69,6 +75,11 @@ check: install-tree
 # measured in one run (tools/bench.py --help). BENCH_ARGS="--repeat 5".
 bench: install-tree
 	$(PY) tools/bench.py --tree $(TREE) $(BENCH_ARGS)
+
+# doc/, api-ref/ and releasenotes/ of the patched tree, as upstream's
+# tox.ini builds them (sphinx-build -W), then checked (tools/docs.py).
+docs: install-tree
+	$(PY) tools/run_checks.py --tree $(TREE) --only docs
 
 # Only the real-hypervisor stage (root): libvirtd, QEMU and a real guest.
 check-hypervisor: install-tree

@@ -1,12 +1,14 @@
 #!/bin/bash
-# Install the Debian packages that bindep.txt names for a profile and that
-# are missing. Needs root for apt-get; otherwise it lists what is missing.
+# Install the Debian packages that bindep.txt names for the profiles given
+# (default: test) and that are missing. Needs root for apt-get; otherwise
+# it lists what is missing.
 set -euo pipefail
-profile=${1:-test}
+if [ $# = 0 ]; then set -- test; fi
+profiles="$*"
 bindep=${VENV:-.venv}/bin/bindep
-missing=$("$bindep" -b "$profile" || true)
+missing=$("$bindep" -b "$@" || true)
 if [ -z "$missing" ]; then
-    echo "bindep: every '$profile' package is installed"
+    echo "bindep: every '$profiles' package is installed"
     exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -15,6 +17,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 echo "bindep: installing $(echo $missing)"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    $missing
+# Wait for another apt (unattended upgrades, a parallel job) rather than
+# fail on its lock.
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+    install -y -qq --no-install-recommends $missing

@@ -51,6 +51,9 @@ COPY_WINDOW = 12
 #: (empty ``__init__.py`` and the like).
 COPY_MIN_LINES = 4
 TESTS_MAP = 'upstream-tests.txt'
+#: In TESTS_MAP, a stage of "make check" that proves a patched file no unit
+#: test covers, such as a documentation index that only a doc build reads.
+STAGE_TESTS = {'@docs': 'the docs stage: sphinx-build -W of the tree'}
 #: What builds and test runs leave in a materialized tree.
 TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
                   '.stestr/', '.tox/', '/build/', '/dist/', '/cover/',
@@ -58,6 +61,11 @@ TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
 #: pbr would rewrite upstream's AUTHORS and ChangeLog from the tree's git
 #: history (two commits of ours); keep upstream's as they are.
 PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1'}
+#: The other distributions this repository holds, each in a directory of
+#: its own and versioned like the patched packages: directory -> the
+#: distribution's file-name prefix. Their sdists list their files
+#: themselves (MANIFEST.in), not from this repository's git.
+PLUGINS = {'xloud-osc': 'xloud_osc'}
 GIT_USER = ('-c', 'user.name=XLoud patch queue',
             '-c', 'user.email=patchq@xloud.invalid')
 
@@ -539,6 +547,12 @@ class Queue:
             if target not in targets:
                 problems.append(f'{TESTS_MAP}: {target} is not patched')
             for module in modules:
+                if module.startswith('@'):
+                    if module not in STAGE_TESTS:
+                        problems.append(
+                            f'{TESTS_MAP}: {target}: unknown stage {module} '
+                            f'(known: {", ".join(sorted(STAGE_TESTS))})')
+                    continue
                 path = module.replace('.', '/')
                 if (path + '.py' not in upstream_files and
                         path + '/__init__.py' not in upstream_files):
@@ -571,6 +585,35 @@ class Queue:
         version = self.pin.local_version
         built = [outdir / f'{self.pin.name}-{version}-py3-none-any.whl',
                  outdir / f'{self.pin.name}-{version}.tar.gz']
+        missing = [str(p) for p in built if not p.exists()]
+        if missing:
+            raise QueueError(f'build did not produce {", ".join(missing)}')
+        return built
+
+    def dist_plugin(self, directory, outdir):
+        """Build the wheel and sdist of one of PLUGINS into ``outdir``.
+
+        The version is the patched packages' own (upstream.toml), so a
+        release of the queue names one set of packages.
+        """
+        source = self.root / directory
+        prefix = PLUGINS[directory]
+        outdir = pathlib.Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        for old in outdir.glob(f'{prefix}-*'):
+            old.unlink()
+        env = dict(os.environ, PBR_VERSION=self.pin.local_version,
+                   SKIP_GIT_SDIST='1', **PBR_ENV)
+        proc = subprocess.run(
+            [sys.executable, '-m', 'build', '--sdist', '--wheel',
+             '--outdir', str(outdir), str(source)], env=env,
+            capture_output=True, text=True)
+        if proc.returncode:
+            raise QueueError(f'building {directory} failed:\n'
+                             f'{(proc.stdout + proc.stderr)[-3000:]}')
+        version = self.pin.local_version
+        built = [outdir / f'{prefix}-{version}-py3-none-any.whl',
+                 outdir / f'{prefix}-{version}.tar.gz']
         missing = [str(p) for p in built if not p.exists()]
         if missing:
             raise QueueError(f'build did not produce {", ".join(missing)}')
@@ -614,9 +657,11 @@ def main(argv=None):
         'and has a header and upstream tests, that no overlay file has an '
         'upstream path, and that no committed file copies upstream.')
     p = sub.add_parser(
-        'dist', help='build the patched wheel and sdist',
+        'dist', help='build the patched wheel and sdist, and the plugin\'s',
         description='Build nova-<version>+xloud.N wheel and sdist from the '
-        'materialized tree (needs the "build" package).')
+        'materialized tree, and the wheel and sdist of the OpenStackClient '
+        'plugin (xloud-osc/) at the same version (needs the "build" '
+        'package).')
     p.add_argument('--tree', default='build/tree', help='default: %(default)s')
     p.add_argument('--outdir', default='dist', help='default: %(default)s')
     p = sub.add_parser('version', help='print the local version',
@@ -674,7 +719,10 @@ def main(argv=None):
                   f'{len(queue.overlay_files())} overlay files, none with '
                   f'an upstream path; no file copies upstream')
         elif args.command == 'dist':
-            for path in queue.dist(root / args.tree, root / args.outdir):
+            built = queue.dist(root / args.tree, root / args.outdir)
+            for directory in PLUGINS:
+                built += queue.dist_plugin(directory, root / args.outdir)
+            for path in built:
                 print(queue._rel(path))
     except QueueError as e:
         print(f'patchq: {e}', file=sys.stderr)

@@ -14,17 +14,21 @@
 """Run every check of "make check" on a materialized, installed tree.
 
 The stages, in order: the queue check, flake8 + hacking on every new and
-every patched Python file, the patch-queue tool's own tests, the packages
-(built, installed into a clean virtualenv and run), the unit tests
-(ours plus every upstream module listed in upstream-tests.txt), the
-functional tests (ours) and the real-hypervisor suite (libvirtd, QEMU and
-a real guest; as root, else counted as skipped). Each stage's results
+every patched Python file and on the OpenStackClient plugin, the
+patch-queue tool's own tests, the packages (built, installed into clean
+virtualenvs and run, the plugin beside python-openstackclient), the
+plugin's unit tests, the docs (doc/, api-ref/ and releasenotes/ built
+with sphinx-build -W, then checked), the unit tests (ours plus every
+upstream module listed in upstream-tests.txt), the functional tests
+(ours) and the real-hypervisor suite (libvirtd, QEMU and a real guest; as
+root, else counted as skipped). Each stage's results
 are counted, and the last line printed is the aggregate, exactly
 "N passed, N failed, N skipped". The exit status is non-zero when
 anything failed.
 """
 
 import argparse
+import configparser
 import dataclasses
 import json
 import os
@@ -38,8 +42,27 @@ import zipfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import docs  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
+
+#: What the OpenStackClient plugin's wheel must register.
+PLUGIN_ENTRY_POINTS = {
+    'openstack.cli.extension': {'xloud': 'xloud_osc.plugin'},
+    'openstack.xloud.v1': {
+        'server_adjust': 'xloud_osc.v1.adjust:AdjustServer',
+        'server_adjust_show': 'xloud_osc.v1.adjust:ShowServerAdjust',
+    },
+}
+#: ``openstack <argv>`` and what its output must hold, in a virtualenv of
+#: only the plugin and python-openstackclient.
+PLUGIN_HELP = (
+    (('server', 'adjust', '--help'),
+     ('usage: openstack server adjust', '--vcpus', '--memory',
+      '--no-persist', '--wait')),
+    (('server', 'adjust', 'show', '--help'),
+     ('usage: openstack server adjust show', '<server>')),
+)
 
 # The environment upstream's tox.ini sets for its unit and functional envs.
 TEST_ENV = {
@@ -165,6 +188,21 @@ class Runner:
             if rc and not bad:
                 bad = set(files)  # flake8 itself failed
             counts = Counts(passed=len(files) - len(bad), failed=len(bad))
+        # Each plugin is its own distribution, linted from its directory
+        # under its own configuration (plain flake8 + hacking).
+        for directory in patchq.PLUGINS:
+            prefix = directory + '/'
+            files = [n[len(prefix):] for n in self.queue.repo_files()
+                     if n.startswith(prefix) and n.endswith('.py')]
+            print(f'== flake8 + hacking on {len(files)} files of '
+                  f'{directory}', flush=True)
+            rc, out = self.run([self.python, '-m', 'flake8', '--'] + files,
+                               cwd=self.root / directory)
+            bad = {line.split(':', 1)[0] for line in out.splitlines()
+                   if re.match(r'^\S+\.py:\d+:\d+: ', line)}
+            if rc and not bad:
+                bad = set(files)
+            counts += Counts(passed=len(files) - len(bad), failed=len(bad))
         self.stage('flake8', counts, time.monotonic() - start)
 
     def tool_tests(self):
@@ -236,9 +274,103 @@ class Runner:
         record('installed validators refuse minimum_cpu=abc',
                proc.stdout.strip() == 'ValidationError',
                proc.stdout.strip() or proc.stderr.strip()[-300:])
+        for directory in patchq.PLUGINS:
+            self.plugin_package(directory, outdir, record)
         counts = Counts(passed=sum(results),
                         failed=len(results) - sum(results))
         self.stage('packages', counts, time.monotonic() - start)
+
+    def plugin_package(self, directory, outdir, record):
+        """The plugin's wheel and what it adds to ``openstack``.
+
+        Its metadata, then its commands in a clean virtualenv of only
+        itself and python-openstackclient.
+        """
+        version = self.queue.pin.local_version
+        try:
+            wheel, sdist = self.queue.dist_plugin(directory, outdir)
+        except patchq.QueueError as e:
+            return record(f'build {directory}', False, str(e))
+        record(f'build {directory}', True, f'{wheel.name} {sdist.name}')
+        info = f'{patchq.PLUGINS[directory]}-{version}.dist-info'
+        with zipfile.ZipFile(wheel) as whl:
+            eps = configparser.ConfigParser(delimiters=('=',))
+            eps.optionxform = str
+            eps.read_string(whl.read(f'{info}/entry_points.txt').decode())
+            meta = whl.read(f'{info}/METADATA').decode()
+        for group, wanted in PLUGIN_ENTRY_POINTS.items():
+            found = dict(eps[group]) if eps.has_section(group) else {}
+            record(f'{directory} wheel entry points [{group}]',
+                   found == wanted, f'{found}')
+        record(f'{directory} wheel metadata has the local version',
+               f'\nVersion: {version}\n' in meta)
+        requires = re.findall(r'^Requires-Dist: (.*)$', meta, re.MULTILINE)
+        pinned = [r for r in requires
+                  if re.search(r'==|~=|<|!=', r.split(';')[0])]
+        record(f'{directory} requires lower bounds only', bool(requires) and
+               not pinned, f'(pins {", ".join(pinned)})' if pinned else '')
+        venv = self.root / 'build' / f'{directory}-venv'
+        if venv.exists():
+            shutil.rmtree(venv)
+        self.run([self.python, '-m', 'venv', str(venv)], cwd=self.root)
+        rc, _ = self.run(
+            [str(venv / 'bin/python'), '-m', 'pip', 'install', '--quiet',
+             '--disable-pip-version-check', str(wheel),
+             'python-openstackclient',
+             '-c', str(self.root / 'constraints.txt')], cwd=self.root)
+        record(f'{directory} installs beside python-openstackclient in a '
+               f'clean venv', rc == 0)
+        rc, out = self.run([str(venv / 'bin/python'), '-m', 'pip', 'check'],
+                           cwd=self.root)
+        record(f'{directory}: pip check', rc == 0)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('OS_')}
+        env.update(PYTHONWARNINGS='ignore', HOME=str(venv), COLUMNS='80')
+        for argv, wanted in PLUGIN_HELP:
+            proc = subprocess.run([str(venv / 'bin/openstack')] + list(argv),
+                                  cwd='/', env=env, capture_output=True,
+                                  text=True)
+            missing = [w for w in wanted if w not in proc.stdout]
+            record(f'openstack {" ".join(argv)}',
+                   proc.returncode == 0 and not missing,
+                   f'(rc {proc.returncode}, missing {missing}: '
+                   f'{proc.stderr.strip()[-300:]})'
+                   if proc.returncode or missing else '')
+
+    def plugin_tests(self):
+        """Each plugin's unit tests, with stestr from its directory."""
+        start = time.monotonic()
+        counts = Counts()
+        for directory in patchq.PLUGINS:
+            print(f'== {directory}: unit tests', flush=True)
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
+            rc, out = self.run(
+                [self.python, '-m', 'stestr', 'run',
+                 f'--concurrency={self.concurrency}'],
+                cwd=self.root / directory, env=env)
+            found = parse_stestr(out) or Counts(failed=1)
+            if rc and not found.failed:
+                found.failed += 1
+            counts += found
+        self.stage('osc', counts, time.monotonic() - start)
+
+    def docs(self):
+        """doc/, api-ref/ and releasenotes/ built with -W, then checked."""
+        start = time.monotonic()
+        print('== docs: sphinx-build -W of the tree\'s three books',
+              flush=True)
+        built = docs.Docs(self.tree, self.root / 'build' / 'docs',
+                          python=self.python)
+        try:
+            results = built.everything()
+        except (subprocess.CalledProcessError, OSError) as e:
+            print(f'   the doc build could not start: {e}')
+            results = [docs.Result('doc build', False, str(e))]
+        self.stage('docs', Counts(
+            passed=sum(r.ok and not r.skipped for r in results),
+            failed=sum(not r.ok for r in results),
+            skipped=sum(r.skipped for r in results)),
+            time.monotonic() - start)
 
     def stestr(self, name, test_path, modules):
         start = time.monotonic()
@@ -322,12 +454,13 @@ class Runner:
     def unit_modules(self):
         upstream = []
         for modules in self.queue.tests_map().values():
-            upstream += [m for m in modules if m not in upstream]
+            upstream += [m for m in modules
+                         if m not in upstream and m not in patchq.STAGE_TESTS]
         return self.our_tests('unit') + upstream
 
 
-STAGES = ('queue', 'flake8', 'tools', 'packages', 'unit', 'functional',
-          'hypervisor')
+STAGES = ('queue', 'flake8', 'tools', 'packages', 'osc', 'docs', 'unit',
+          'functional', 'hypervisor')
 
 
 def main(argv=None):
@@ -348,6 +481,8 @@ def main(argv=None):
         'flake8': runner.flake8,
         'tools': runner.tool_tests,
         'packages': runner.packages,
+        'osc': runner.plugin_tests,
+        'docs': runner.docs,
         'unit': lambda: runner.stestr('unit', './nova/tests/unit',
                                       runner.unit_modules()),
         'functional': lambda: runner.stestr(

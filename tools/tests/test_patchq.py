@@ -174,6 +174,39 @@ class TestTree(QueueTestCase):
         self.assertEqual(([], [], []), self.queue.refresh(self.tree))
         self.assertEqual(0, self.main('tree')[0])
 
+    def test_builds_plugin_with_the_same_version(self):
+        self.write('xloud-osc/setup.cfg', '[metadata]\nname = xloud-osc\n')
+        outdir = self.root / 'dist'
+        outdir.mkdir()
+        (outdir / 'xloud_osc-0.9-py3-none-any.whl').touch()  # stale
+
+        def fake_build(cmd, env, **kwargs):
+            self.assertEqual('1.0.0+xloud.7', env['PBR_VERSION'])
+            self.assertEqual('1', env['SKIP_GIT_SDIST'])
+            self.assertEqual(str(self.root / 'xloud-osc'), cmd[-1])
+            for name in ('xloud_osc-1.0.0+xloud.7-py3-none-any.whl',
+                         'xloud_osc-1.0.0+xloud.7.tar.gz'):
+                (outdir / name).touch()
+            return subprocess.CompletedProcess(cmd, 0, '', '')
+
+        with mock.patch.object(patchq.subprocess, 'run',
+                               side_effect=fake_build):
+            built = self.queue.dist_plugin('xloud-osc', outdir)
+        self.assertEqual(['xloud_osc-1.0.0+xloud.7-py3-none-any.whl',
+                          'xloud_osc-1.0.0+xloud.7.tar.gz'],
+                         [p.name for p in built])
+        self.assertEqual(sorted(p.name for p in built),
+                         sorted(p.name for p in outdir.iterdir()))
+
+    def test_plugin_build_failure_is_reported(self):
+        def failing(cmd, env, **kwargs):
+            return subprocess.CompletedProcess(cmd, 1, '', 'no pbr\n')
+
+        with mock.patch.object(patchq.subprocess, 'run', side_effect=failing):
+            with self.assertRaisesRegex(patchq.QueueError,
+                                        'building xloud-osc failed'):
+                self.queue.dist_plugin('xloud-osc', self.root / 'dist')
+
     def test_refuses_dirty_tree(self):
         self.queue.materialize(self.tree)
         (self.tree / 'README.rst').write_text('edited\n')
@@ -341,6 +374,17 @@ class TestCheck(QueueTestCase):
         self.assertEqual(['upstream-tests.txt: pyproject.toml: no upstream '
                           'test module nova.tests.unit.test_missing'],
                          self.queue.check())
+
+    def test_a_stage_stands_for_tests(self):
+        self.add_patch()
+        self.write('upstream-tests.txt', 'pyproject.toml: @docs\n')
+        self.assertEqual([], self.queue.check())
+
+    def test_unknown_stage(self):
+        self.add_patch()
+        self.write('upstream-tests.txt', 'pyproject.toml: @nope\n')
+        self.assertEqual(['upstream-tests.txt: pyproject.toml: unknown '
+                          'stage @nope (known: @docs)'], self.queue.check())
 
 
 class TestDist(QueueTestCase):

@@ -1,0 +1,199 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``openstack server adjust`` and ``openstack server adjust show``."""
+
+import logging
+import time
+
+from osc_lib.cli import format_columns
+from osc_lib.command import command
+from osc_lib import exceptions
+
+from xloud_osc import sizes
+
+LOG = logging.getLogger(__name__)
+
+#: The envelope's resources, as GET names them, and how a person reads one.
+RESOURCES = (('vcpus', '{} vCPUs'), ('memory_mb', '{} MiB'))
+
+
+class AdjustServer(command.Command):
+    """Grow or shrink a running server's vCPUs and memory, live.
+
+    The new sizes must lie within the envelope of the server's flavor
+    (its minimum_cpu / minimum_memory extra specs up to its vcpus /
+    memory_mb). The compute host applies the change after the API has
+    accepted it: the command returns then, or, with the wait option, once
+    the change is done.
+    """
+
+    #: Seconds between two looks at the server while waiting.
+    poll_interval = 2
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            'server',
+            metavar='<server>',
+            help='Server to adjust (name or ID)')
+        parser.add_argument(
+            '--vcpus',
+            metavar='<count>',
+            type=sizes.vcpus,
+            help='Number of vCPUs the server runs with')
+        parser.add_argument(
+            '--memory',
+            metavar='<size>',
+            type=sizes.memory_mb,
+            help='Memory the server runs with: MiB (1536) or a number '
+                 'with a unit M, G or T (2048M, 1.5G; G is GiB)')
+        parser.add_argument(
+            '--no-persist',
+            dest='persist',
+            action='store_false',
+            help='Keep the new sizes only until the server next boots; '
+                 'by default its next boot uses them too')
+        parser.add_argument(
+            '--wait',
+            action='store_true',
+            help='Wait for the adjust to finish; exit non-zero with the '
+                 'fault when it failed')
+        return parser
+
+    def take_action(self, parsed_args):
+        if parsed_args.vcpus is None and parsed_args.memory is None:
+            raise exceptions.CommandError(
+                'Nothing to adjust: give --vcpus, --memory or both')
+        client = self.app.client_manager.xloud
+        server = client.find_server(parsed_args.server)
+        request_id = client.adjust(server.id, vcpus=parsed_args.vcpus,
+                                   memory_mb=parsed_args.memory,
+                                   persist=parsed_args.persist)
+        LOG.debug('adjust of server %s accepted as request %s', server.id,
+                  request_id)
+        if parsed_args.wait:
+            requested = {'vcpus': parsed_args.vcpus,
+                         'memory_mb': parsed_args.memory}
+            self._wait(client, server, request_id, requested)
+
+    def _progress(self, text):
+        out = self.app.stdout
+        if getattr(out, 'isatty', lambda: False)():
+            out.write(f'\r{text}')
+            out.flush()
+
+    def _wait(self, client, server, request_id, requested):
+        """Follow the adjust to its end; raise when it failed.
+
+        The API sets the server's task_state before it answers 202, and
+        the compute host clears it when the adjust is over, whatever its
+        outcome; the outcome is in the adjust's instance action.
+        """
+        name = server.name or server.id
+        start = time.monotonic()
+        progressed = False
+        while True:
+            current = client.get_server(server.id)
+            if (current.vm_state or '').lower() == 'error':
+                self._end_progress(progressed)
+                fault = current.fault or {}
+                raise exceptions.CommandError(
+                    f'Adjusting server {name} failed: the server is in '
+                    f'ERROR: {fault.get("message") or "no fault recorded"}')
+            action = None
+            if current.task_state is None:
+                action = client.adjust_action(server.id, request_id)
+                if action is None or all(e.result for e in action.events):
+                    break
+            progressed = True
+            self._progress(f'Adjusting server {name}: '
+                           f'{current.task_state or "finishing"} '
+                           f'({time.monotonic() - start:.0f} s)')
+            time.sleep(self.poll_interval)
+        self._end_progress(progressed)
+        failed = [e for e in (action.events if action else [])
+                  if (e.result or '').lower() == 'error']
+        if failed:
+            reason = ('; '.join(_event_reason(e) for e in failed) or
+                      action.message or 'unknown reason')
+            raise exceptions.CommandError(
+                f'Adjusting server {name} failed: {reason}')
+        envelope = client.show(server.id)
+        now = {field: (envelope.get(field) or {}).get('current')
+               for field, _ in RESOURCES}
+        running = ' and '.join(unit.format(now[field])
+                               for field, unit in RESOURCES)
+        missed = [field for field, _ in RESOURCES
+                  if requested[field] is not None and
+                  now[field] != requested[field]]
+        if missed:
+            raise exceptions.CommandError(
+                f'Adjusting server {name} did not complete: it runs with '
+                f'{running}')
+        self.app.stdout.write(f'Complete: server {name} runs with '
+                              f'{running}\n')
+
+    def _end_progress(self, progressed):
+        if progressed:
+            self._progress('\n')
+
+
+def _event_reason(event):
+    """The fault of a failed event.
+
+    Its details (compute API 2.84 and later), or else the last line of its
+    traceback (which administrators see).
+    """
+    if getattr(event, 'details', None):
+        return event.details
+    lines = (event.traceback or '').strip().splitlines()
+    return lines[-1] if lines else ''
+
+
+class ShowServerAdjust(command.ShowOne):
+    """Show a server's sizing envelope.
+
+    Per resource (vcpus, memory_mb in MiB): the flavor's minimum and
+    maximum, what the server runs with now (current) and at its next boot
+    (next_boot), its placement allocation, and whether it can be adjusted.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            'server',
+            metavar='<server>',
+            help='Server to show (name or ID)')
+        return parser
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.xloud
+        server = client.find_server(parsed_args.server)
+        envelope = client.show(server.id)
+        first = ['server_id'] + [field for field, _ in RESOURCES]
+        columns = ([c for c in first if c in envelope] +
+                   sorted(c for c in envelope if c not in first))
+        return columns, [_formatted(envelope[c]) for c in columns]
+
+
+def _formatted(value):
+    """A value through OSC's column formatters.
+
+    A dict reads as key='value' pairs in a table and stays a dict in JSON
+    and YAML; a list likewise.
+    """
+    if isinstance(value, dict):
+        return format_columns.DictColumn(value)
+    if isinstance(value, list):
+        return format_columns.ListColumn(value)
+    return value

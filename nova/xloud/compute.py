@@ -100,6 +100,22 @@ class XloudComputeEndpoint:
                             context, instance, e, sys.exc_info())
         do_adjust()
 
+    def xloud_resolve(self, context, instance, token):
+        """Resolve the adjust in flight now (nova-manage xloud audit --fix).
+
+        :returns: the sizes the server runs at afterwards, or None when
+            the adjust ``token`` names is no longer in flight
+        """
+        @utils.synchronized(instance.uuid)
+        def do_resolve():
+            instance.refresh()
+            if not inflight.is_current(instance, token):
+                return None
+            resolve(self.manager, context, instance,
+                    _('nova-manage xloud audit --fix resolved it'))
+            return sizing.live(instance)
+        return do_resolve()
+
     def _adjust(self, context, instance, vcpus, memory_mb, persist):
         before = sizing.live(instance)
         wanted = dict(before)

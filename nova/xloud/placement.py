@@ -158,6 +158,25 @@ def host_can_adjust(reportclient, context, instance_uuid, rp_uuid=None):
     return allocs if TRAIT in traits else None
 
 
+def heal_resources(instance, resources):
+    """Size a flavor's resources for heal_allocations as the guest runs.
+
+    ``nova-manage placement heal_allocations`` (also with ``--force``)
+    rebuilds a server's allocation from its flavor, i.e. its minimum; an
+    adjusted server runs at the sizes its record says. Changes
+    ``resources`` ({class: amount}) in place.
+    """
+    flavor = instance.flavor
+    if not sizing.has_minimum(flavor):
+        return
+    if not instance.obj_attr_is_set('system_metadata'):
+        instance.obj_load_attr('system_metadata')
+    sizes = sizing.live(instance)
+    for rc, field in (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb')):
+        if rc in resources:
+            resources[rc] = sizes[field]
+
+
 def provider_of(context, instance):
     """The compute node provider of the host the server runs on now.
 
@@ -183,8 +202,7 @@ def follow_guest(reportclient, context, instance):
     if not instance.obj_attr_is_set('flavor'):
         return
     flavor = instance.flavor
-    if (sizing.minimum_vcpus(flavor) is None and
-            sizing.minimum_memory_mb(flavor) is None):
+    if not sizing.has_minimum(flavor):
         return
     try:
         instance.system_metadata  # loads it where the caller left it out

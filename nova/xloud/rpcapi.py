@@ -18,6 +18,7 @@ nova-compute serves it as an additional endpoint on the compute topic, in
 its own oslo.messaging namespace, ``xloud``, versioned on its own:
 
 * 1.0 - Initial version: xloud_adjust()
+* 1.1 - Add xloud_resolve()
 
 Upstream's compute RPC API, its version and the service version are left
 alone, so they never collide with a later upstream release.
@@ -28,9 +29,10 @@ import oslo_messaging as messaging
 from nova.compute import rpcapi as compute_rpcapi
 from nova.objects import base as objects_base
 from nova import rpc
+from nova.xloud import inflight
 
 NAMESPACE = 'xloud'
-VERSION = '1.0'
+VERSION = '1.1'
 
 #: The key of a compute node's stats under which its nova-compute says it
 #: serves the namespace, and at which version. The resource tracker clears
@@ -68,9 +70,25 @@ class XloudComputeAPI:
         client = self.router.client(ctxt)
         cctxt = client.prepare(
             server=compute_rpcapi._compute_host(None, instance),
-            version=VERSION)
+            version='1.0')
         cctxt.cast(ctxt, 'xloud_adjust', instance=instance, vcpus=vcpus,
                    memory_mb=memory_mb, persist=persist)
+
+    def xloud_resolve(self, ctxt, instance):
+        """Have the instance's host resolve its adjust in flight now.
+
+        The host reads what the guest has from the hypervisor, as it does
+        for an adjust left by a restart or a lost message.
+
+        :returns: the sizes the server runs at afterwards, or None when
+            the adjust had ended meanwhile
+        """
+        client = self.router.client(ctxt)
+        cctxt = client.prepare(
+            server=compute_rpcapi._compute_host(None, instance),
+            version='1.1')
+        return cctxt.call(ctxt, 'xloud_resolve', instance=instance,
+                          token=inflight.token(instance))
 
 
 def advertise(stats, driver):

@@ -36,8 +36,7 @@ def require_minimum_support(ctxt, request_spec):
     its minimum. Registered in nova.scheduler.request_filter.
     """
     flavor = request_spec.flavor
-    if (sizing.minimum_vcpus(flavor) is None and
-            sizing.minimum_memory_mb(flavor) is None):
+    if not sizing.has_minimum(flavor):
         return True
     request_spec.root_required.add(placement.TRAIT)
     LOG.debug('require_minimum_support request filter added required '
@@ -79,8 +78,7 @@ def size_moves(ctxt, request_spec):
     minimum. Registered in nova.scheduler.request_filter.
     """
     flavor = request_spec.flavor
-    if (sizing.minimum_vcpus(flavor) is None and
-            sizing.minimum_memory_mb(flavor) is None):
+    if not sizing.has_minimum(flavor):
         return True
     server = _server_of(ctxt, request_spec)
     if server is None or server.flavor.flavorid != flavor.flavorid:

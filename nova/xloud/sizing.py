@@ -215,6 +215,20 @@ def requested_memory_mb(request_spec):
         request_spec.flavor)
 
 
+def has_minimum(flavor):
+    """Whether the flavor declares a usable minimum_cpu or minimum_memory.
+
+    A flavor without either spec is answered from its extra specs alone,
+    so an incomplete flavor object (as some callers have) is never read
+    further.
+    """
+    specs = _specs(flavor)
+    if MINIMUM_CPU not in specs and MINIMUM_MEMORY not in specs:
+        return False
+    return (minimum_vcpus(flavor) is not None or
+            minimum_memory_mb(flavor) is not None)
+
+
 def boot_vcpus(flavor):
     """The vCPUs a server of the flavor boots with and placement claims."""
     return minimum_vcpus(flavor) or flavor.vcpus

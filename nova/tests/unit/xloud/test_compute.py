@@ -109,7 +109,7 @@ class XloudComputeEndpointTestCase(_Base):
 
     def test_target(self):
         target = xloud_compute.XloudComputeEndpoint.target
-        self.assertEqual(('xloud', '1.0'), (target.namespace, target.version))
+        self.assertEqual(('xloud', '1.1'), (target.namespace, target.version))
 
     def test_served_by_the_compute_manager(self):
         endpoints = [e for e in compute_manager.ComputeManager()

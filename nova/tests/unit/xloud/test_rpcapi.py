@@ -52,14 +52,26 @@ class XloudComputeAPITestCase(test.NoDBTestCase):
             memory_mb=None, persist=False)
         self.client.prepare.return_value.call.assert_not_called()
 
+    def test_resolve_calls_the_instance_host(self):
+        self.instance.system_metadata = {'xloud_adjust_token': 'req-1'}
+        call = self.client.prepare.return_value.call
+        call.return_value = {'vcpus': 2, 'memory_mb': 1024}
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         self.api.xloud_resolve(self.context, self.instance))
+        # 1.1: a compute that serves only 1.0 refuses it, and says so
+        self.client.prepare.assert_called_once_with(server='compute1',
+                                                    version='1.1')
+        call.assert_called_once_with(self.context, 'xloud_resolve',
+                                     instance=self.instance, token='req-1')
+
     def test_client(self):
         self.api.xloud_adjust(self.context, self.instance, 3, 1024, True)
         self.get_client.assert_called_once_with(
-            mock.ANY, version_cap='1.0', serializer=mock.ANY)
+            mock.ANY, version_cap='1.1', serializer=mock.ANY)
         target = self.get_client.call_args.args[0]
         self.assertEqual('xloud', target.namespace)
         self.assertEqual('compute', target.topic)
-        self.assertEqual('1.0', target.version)
+        self.assertEqual('1.1', target.version)
         self.assertIsInstance(self.get_client.call_args.kwargs['serializer'],
                               objects_base.NovaObjectSerializer)
 

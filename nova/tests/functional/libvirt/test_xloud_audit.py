@@ -1,0 +1,121 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``nova-manage xloud audit`` and ``placement heal_allocations`` on
+adjusted servers."""
+
+import io
+from unittest import mock
+
+import ddt
+
+from nova.cmd import manage
+from nova.tests.functional.libvirt import test_xloud_faults
+from nova.xloud import inflight
+
+
+@ddt.ddt
+class AuditTest(test_xloud_faults.FaultTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self._adjust(self.server, current_vcpus=3, current_memory_mb=1536)
+
+    def _audit(self, fix=False):
+        out = io.StringIO()
+        with mock.patch('sys.stdout', new=out):
+            code = manage.CATEGORIES['xloud']().audit(fix=fix)
+        return code, out.getvalue()
+
+    def _set_allocation(self, vcpus, memory_mb):
+        rp = self._get_provider_uuid_by_host('compute1')
+        allocations = self.placement.get(
+            '/allocations/%s' % self.server['id'], version='1.28').body
+        allocations['allocations'][rp]['resources'].update(
+            VCPU=vcpus, MEMORY_MB=memory_mb)
+        self.placement.put('/allocations/%s' % self.server['id'],
+                           allocations, version='1.28')
+
+    def test_clean(self):
+        code, out = self._audit()
+        self.assertEqual(0, code, out)
+        self.assertIn('1 adjustable servers checked, 0 found', out)
+
+    def test_drift_found_and_fixed(self):
+        self._set_allocation(1, 512)
+        code, out = self._audit()
+        self.assertEqual(1, code)
+        self.assertIn('drift: server %s on compute1: allocation VCPU=1 '
+                      'MEMORY_MB=512, but it runs at VCPU=3 MEMORY_MB=1536'
+                      % self.server['id'], out)
+        # without --fix nothing changes
+        self.assertEqual({'VCPU': 1, 'MEMORY_MB': 512},
+                         self._allocation(self.server))
+
+        code, out = self._audit(fix=True)
+        self.assertEqual(1, code)
+        self.assertIn('; fixed', out)
+        self._assert_settled(3, 1536)
+        self.assertEqual(0, self._audit()[0])
+
+    def test_drift_that_cannot_be_fixed(self):
+        self._set_allocation(1, 512)
+        with mock.patch('nova.xloud.placement.resize',
+                        side_effect=ValueError('placement says no')):
+            code, out = self._audit(fix=True)
+        self.assertEqual(2, code)
+        self.assertIn('could not fix: placement says no', out)
+
+    def _stuck(self):
+        self._post_lost(current_vcpus=4)
+        instance = self._instance()
+        instance.system_metadata[inflight.SYSMETA_SINCE] = (
+            '2026-01-01T00:00:00')
+        instance.save()
+
+    def test_stuck_adjust_found_and_resolved_by_its_host(self):
+        self._stuck()
+        code, out = self._audit()
+        self.assertEqual(1, code)
+        self.assertIn('stuck: server %s on compute1: an adjust has been in '
+                      'flight for' % self.server['id'], out)
+        self.assertEqual(inflight.ADJUSTING, self._task_state())
+
+        code, out = self._audit(fix=True)
+        self.assertEqual(1, code, out)
+        self.assertIn('resolved by its host at VCPU=3 MEMORY_MB=1536', out)
+        self._assert_settled(3, 1536)
+        self._assert_interrupted()
+        self.assertEqual(0, self._audit()[0])
+
+    def test_stuck_adjust_on_a_down_host(self):
+        self._stuck()
+        [service] = self.admin_api.get_services(binary='nova-compute',
+                                                host='compute1')
+        self.admin_api.put_service_force_down(service['id'], True)
+        code, out = self._audit(fix=True)
+        self.assertEqual(2, code)
+        self.assertIn('its nova-compute resolves the adjust when it starts',
+                      out)
+        self.assertEqual(inflight.ADJUSTING, self._task_state())
+
+    @ddt.data(False, True)
+    def test_heal_allocations(self, force):
+        if not force:
+            self._delete_server_allocations(self.server['id'])
+        with mock.patch('sys.stdout', new=io.StringIO()):
+            code = manage.PlacementCommands().heal_allocations(
+                verbose=True, instance_uuid=self.server['id'], force=force)
+        self.assertEqual(0, code)
+        self._assert_settled(3, 1536)

@@ -188,27 +188,36 @@ def provider_of(context, instance):
         context, instance.host, instance.node).uuid
 
 
-def follow_guest(reportclient, context, instance):
-    """Make the server's allocation match the size its guest runs at.
+def follow_guest(reportclient, context, instance, driver=None):
+    """Make the server's record and allocation match what its guest has.
 
-    A move (live or cold migration, evacuate, unshelve) sizes the new
-    allocation from the flavor, i.e. its minimum, and a reboot or start
-    boots the guest at its next-boot size; either can leave placement out of
-    step with an adjusted guest until this is called on its host.
-    Failures are logged and leave an instance fault, never raised: the
-    operation that called it has already happened. (Moves claim the size
-    through the scheduler, so for them this finds nothing to change.)
+    Called after every operation that starts or regenerates the domain
+    (reboots, start, resume on host boot, rescue and unrescue, every move
+    and its revert): each boots the guest at its next-boot size, or, for
+    a soft reboot or an unrescue, at what its definition says. The sizes
+    are read from the hypervisor where the driver can, else taken from the
+    record, and recorded as what the guest runs at.
+
+    Moves claim that size through the scheduler, so for them this finds
+    nothing to change. Failures are logged and leave an instance fault,
+    never raised: the operation that called it has already happened. The
+    audit (nova-manage xloud audit) reports what is left.
     """
     if not instance.obj_attr_is_set('flavor'):
         return
-    flavor = instance.flavor
-    if not sizing.has_minimum(flavor):
+    if not sizing.has_minimum(instance.flavor):
         return
     try:
         instance.system_metadata  # loads it where the caller left it out
-        sizes = sizing.live(instance)
+        sizes = None
+        if driver is not None:
+            try:
+                sizes = driver.xloud_sizes(instance)
+            except NotImplementedError:
+                pass
+        sizes = sizes or sizing.live(instance)
+        sizing.record(instance, sizes, persist=False)
         if 'system_metadata' in instance.obj_what_changed():
-            # the driver noted a boot the caller has not saved
             instance.save()
         resize(reportclient, context, instance.uuid,
                {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},

@@ -312,6 +312,18 @@ def _recorded(instance, key, field):
     return value
 
 
+def _resizing_into(instance):
+    """Whether the instance is being resized into its current flavor.
+
+    While a resize finishes, ``old_flavor`` is the flavor it came from; a
+    resize into a flavor starts over at that flavor's minimum, even where
+    an earlier adjust (before an A -> B -> A resize) recorded sizes for it.
+    """
+    if not instance.obj_attr_is_set('old_flavor') or not instance.old_flavor:
+        return False
+    return instance.old_flavor.flavorid != instance.flavor.flavorid
+
+
 def next_boot(instance):
     """{flavor field: size} the instance's next boot uses.
 
@@ -319,7 +331,8 @@ def next_boot(instance):
     else the flavor's minimum, or else (no minimum) the flavor's maximum.
     """
     flavor = instance.flavor
-    persisted = (_sysmeta(instance).get(SYSMETA_FLAVOR) == flavor.flavorid)
+    persisted = (_sysmeta(instance).get(SYSMETA_FLAVOR) ==
+                 flavor.flavorid and not _resizing_into(instance))
     sizes = {}
     for _key, field, _spec, _rc, persist_key, _live in RESOURCES:
         value = _recorded(instance, persist_key, field) if persisted else None
@@ -333,7 +346,8 @@ def next_boot(instance):
 def live(instance):
     """{flavor field: size} the guest runs at, as last recorded."""
     sizes = next_boot(instance)
-    if _sysmeta(instance).get(SYSMETA_FLAVOR) == instance.flavor.flavorid:
+    if (_sysmeta(instance).get(SYSMETA_FLAVOR) ==
+            instance.flavor.flavorid and not _resizing_into(instance)):
         for _key, field, _spec, _rc, _persist, live_key in RESOURCES:
             value = _recorded(instance, live_key, field)
             if value is not None:

@@ -266,6 +266,9 @@ class FollowGuestTestCase(_Base):
         self.get_node = self.useFixture(fixtures.MockPatch(
             'nova.objects.ComputeNode.get_by_host_and_nodename',
             return_value=objects.ComputeNode(uuid=uuids.node))).mock
+        # what follow_guest records is saved
+        self.save = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.save')).mock
 
     def _instance(self, system_metadata=None, **extra_specs):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
@@ -281,9 +284,8 @@ class FollowGuestTestCase(_Base):
             {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
             minimum_cpu='1')
         sizing.note_boot(instance)  # what the driver does on a reboot
-        with mock.patch.object(instance, 'save') as save:
-            placement.follow_guest(self.client, self.context, instance)
-        save.assert_called_once_with()
+        placement.follow_guest(self.client, self.context, instance)
+        self.save.assert_called_once_with()
         self.assertEqual('1', instance.system_metadata[
             sizing.SYSMETA_LIVE_VCPUS])
         self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048},
@@ -318,6 +320,33 @@ class FollowGuestTestCase(_Base):
         placement.follow_guest(self.client, self.context, instance)
         self.client.put.assert_called_once()
         self.assertEqual(_payload(3, 1536), self.client.put.call_args.args[1])
+
+    def test_follows_what_the_hypervisor_says(self):
+        # a soft reboot or an unrescue starts the guest from its definition,
+        # which the record may not know: the driver is asked
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3',
+             sizing.SYSMETA_VCPUS: '2'},
+            minimum_cpu='1', minimum_memory='512')
+        driver = mock.Mock()
+        driver.xloud_sizes.return_value = {'vcpus': 2, 'memory_mb': 768}
+        placement.follow_guest(self.client, self.context, instance, driver)
+        driver.xloud_sizes.assert_called_once_with(instance)
+        self.assertEqual(_payload(2, 768), self.client.put.call_args.args[1])
+        # recorded as what the guest runs at; the next boot is unchanged
+        self.assertEqual({'vcpus': 2, 'memory_mb': 768},
+                         sizing.live(instance))
+        self.assertEqual(2, sizing.next_boot(instance)['vcpus'])
+        self.save.assert_called_once_with()
+
+    def test_driver_without_support_follows_the_record(self):
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            minimum_cpu='1', minimum_memory='512')
+        driver = mock.Mock()
+        driver.xloud_sizes.side_effect = NotImplementedError
+        placement.follow_guest(self.client, self.context, instance, driver)
+        self.assertEqual(_payload(3, 512), self.client.put.call_args.args[1])
 
     @mock.patch('nova.compute.utils.add_instance_fault_from_exc')
     @mock.patch.object(placement.LOG, 'exception')

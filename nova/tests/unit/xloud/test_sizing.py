@@ -17,6 +17,7 @@ import ddt
 from nova import exception
 from nova import objects
 from nova import test
+from nova.tests.unit.xloud import fakes
 from nova.xloud import sizing
 
 
@@ -154,3 +155,33 @@ class TestExtraSpecsUpdate(test.NoDBTestCase):
     def test_valid(self):
         sizing.check_extra_specs_update(
             _flavor(), {'minimum_cpu': '4', 'minimum_memory': '512'})
+
+
+class ResizingIntoTestCase(test.NoDBTestCase):
+    """A resize into a flavor starts over at its minimum (A -> B -> A)."""
+
+    def _instance(self, old_flavor):
+        instance = objects.Instance(flavor=fakes.flavor(),
+                                    old_flavor=old_flavor,
+                                    system_metadata=fakes.adjusted_sysmeta())
+        return instance
+
+    def test_resizing_into_ignores_the_old_record(self):
+        other = objects.Flavor(flavorid='other', vcpus=8, memory_mb=4096,
+                               extra_specs={})
+        instance = self._instance(other)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.next_boot(instance))
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.live(instance))
+
+    def test_same_flavor_move_keeps_the_record(self):
+        # a cold migration, or a revert (old_flavor is the flavor again)
+        instance = self._instance(fakes.flavor())
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         sizing.next_boot(instance))
+
+    def test_no_resize(self):
+        instance = self._instance(None)
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         sizing.live(instance))

@@ -1,0 +1,211 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The invariant on every path that restarts or regenerates the domain.
+
+Each test adjusts the server first, with persist true and with persist
+false (so the size it runs at and its next-boot size differ), takes one
+path, and then checks that three things agree: the placement allocation
+on the host the server runs on, what its domain has, and what GET says.
+"""
+
+from unittest import mock
+
+import ddt
+import fixtures
+from lxml import etree
+
+import nova.conf
+
+from nova.tests.functional.libvirt import base
+from nova.tests.functional.libvirt import test_xloud_adjust
+
+FAKE_DISK_MOVE = ('nova.virt.libvirt.driver.LibvirtDriver'
+                  '.migrate_disk_and_power_off')
+
+
+@ddt.ddt
+class EveryPathTest(base.LibvirtMigrationMixin,
+                    test_xloud_adjust.XloudAdjustTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags(allow_resize_to_same_host=False)
+        self.start_compute('src')
+        self.start_compute('dest')
+        self.src = self.computes['src']
+        self.dest = self.computes['dest']
+        self.other = self._flavor(vcpus=4, memory_mb=2048,
+                                  minimum_cpu='2', minimum_memory='768')
+        self.server = self._create_server(flavor_id=self.flavor, host='src',
+                                          networks='none')
+        # persisted first, so that a non-persisted adjust differs from it
+        self._adjust(self.server, current_vcpus=2, current_memory_mb=1024)
+
+    def _adjusted(self, persist):
+        self._adjust(self.server, current_vcpus=3, current_memory_mb=1536,
+                     persist=persist)
+        self._assert_invariant()
+
+    def _host(self):
+        return self.admin_api.get_server(
+            self.server['id'])['OS-EXT-SRV-ATTR:host']
+
+    def _domain_has(self, host):
+        doc = etree.fromstring(self._domain(self.server, host).XMLDesc(0))
+        vcpu = doc.find('vcpu')
+        current_memory = doc.find('currentMemory')
+        return {'VCPU': int(vcpu.get('current') or vcpu.text),
+                'MEMORY_MB': int(current_memory.text) // 1024}
+
+    def _assert_invariant(self, expected=None):
+        """Allocation == domain == GET, and no task left."""
+        server = self.admin_api.get_server(self.server['id'])
+        self.assertIsNone(server['OS-EXT-STS:task_state'])
+        host = server['OS-EXT-SRV-ATTR:host']
+        domain = self._domain_has(host)
+        allocations = self._get_allocations_by_server_uuid(self.server['id'])
+        rp = self._get_provider_uuid_by_host(host)
+        allocated = {rc: n for rc, n in allocations[rp]['resources'].items()
+                     if rc in ('VCPU', 'MEMORY_MB')}
+        view = self._get(self.server)
+        self.assertEqual(domain, allocated)
+        self.assertEqual(domain, {'VCPU': view['vcpus']['current'],
+                                  'MEMORY_MB': view['memory_mb']['current']})
+        # the server holds no allocation anywhere else
+        self.assertEqual([rp], list(allocations))
+        if expected:
+            self.assertEqual(expected, domain)
+
+    def _next_boot(self, persist):
+        return ({'VCPU': 3, 'MEMORY_MB': 1536} if persist
+                else {'VCPU': 2, 'MEMORY_MB': 1024})
+
+    @ddt.data(True, False)
+    def test_hard_reboot(self, persist):
+        self._adjusted(persist)
+        self._reboot_server(self.server, hard=True)
+        self._assert_invariant(self._next_boot(persist))
+
+    @ddt.data(True, False)
+    def test_soft_reboot(self, persist):
+        self._adjusted(persist)
+        self._reboot_server(self.server)
+        self._assert_invariant()
+
+    @ddt.data(True, False)
+    def test_stop_start(self, persist):
+        self._adjusted(persist)
+        self._stop_server(self.server)
+        self._start_server(self.server)
+        self._assert_invariant(self._next_boot(persist))
+
+    @ddt.data(True, False)
+    def test_rescue_unrescue(self, persist):
+        # as upstream's rescue tests in this harness: the rescue disk is
+        # created without privsep, and unrescue.xml goes to instances_path
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.imagebackend._update_utime_ignore_eacces'))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.libvirt.utils.get_instance_path',
+            lambda *args, **kwargs: nova.conf.CONF.instances_path))
+        self._adjusted(persist)
+        self.api.post_server_action(self.server['id'], {'rescue': {}})
+        self._wait_for_state_change(self.server, 'RESCUE')
+        self._assert_invariant(self._next_boot(persist))
+        self.api.post_server_action(self.server['id'], {'unrescue': None})
+        self._wait_for_state_change(self.server, 'ACTIVE')
+        self._assert_invariant()
+
+    def _resize(self, flavor):
+        with mock.patch(FAKE_DISK_MOVE, return_value='{}'):
+            self.api.post_server_action(
+                self.server['id'], {'resize': {'flavorRef': flavor}})
+            self._wait_for_state_change(self.server, 'VERIFY_RESIZE')
+
+    @ddt.data(True, False)
+    def test_resize_confirm(self, persist):
+        self._adjusted(persist)
+        self._resize(self.other)
+        self._confirm_resize(self.server)
+        # another flavor starts at its minimum
+        self._assert_invariant({'VCPU': 2, 'MEMORY_MB': 768})
+        self._reboot_server(self.server, hard=True)
+        self._assert_invariant({'VCPU': 2, 'MEMORY_MB': 768})
+
+    @ddt.data(True, False)
+    def test_resize_revert(self, persist):
+        self._adjusted(persist)
+        self._resize(self.other)
+        self._revert_resize(self.server)
+        self._assert_invariant()
+        self.assertEqual('src', self._host())
+
+    @ddt.data(True, False)
+    def test_resize_a_b_a(self, persist):
+        self._adjusted(persist)
+        self._resize(self.other)
+        self._confirm_resize(self.server)
+        self._resize(self.flavor)
+        self._confirm_resize(self.server)
+        # back on the first flavor, at its minimum: not at what it had been
+        # adjusted to before
+        self._assert_invariant({'VCPU': 1, 'MEMORY_MB': 512})
+        self._reboot_server(self.server, hard=True)
+        self._assert_invariant({'VCPU': 1, 'MEMORY_MB': 512})
+
+    @ddt.data(True, False)
+    def test_cold_migrate_confirm_and_revert(self, persist):
+        self._adjusted(persist)
+        with mock.patch(FAKE_DISK_MOVE, return_value='{}'):
+            self._migrate_server(self.server)
+        self._revert_resize(self.server)
+        self._assert_invariant()
+        with mock.patch(FAKE_DISK_MOVE, return_value='{}'):
+            self._migrate_server(self.server)
+        self._confirm_resize(self.server)
+        self._assert_invariant(self._next_boot(persist))
+
+    @ddt.data(True, False)
+    def test_live_migration(self, persist):
+        self._adjusted(persist)
+        self._live_migrate(self.server, 'completed')
+        self.assertEqual('dest', self._host())
+        self._assert_invariant({'VCPU': 3, 'MEMORY_MB': 1536})
+
+    @ddt.data(True, False)
+    def test_shelve_unshelve(self, persist):
+        self._adjusted(persist)
+        self._shelve_server(self.server)
+        self._unshelve_server(self.server)
+        self._assert_invariant(self._next_boot(persist))
+
+    @ddt.data(True, False)
+    def test_evacuate(self, persist):
+        self._adjusted(persist)
+        self.computes['src'].stop()
+        [service] = self.admin_api.get_services(binary='nova-compute',
+                                                host='src')
+        self.admin_api.put_service_force_down(service['id'], True)
+        # upstream's helper waits for SHUTOFF: in this harness the stopped
+        # source compute last reported the guest as shut off
+        self._evacuate_server(self.server, expected_host='dest')
+        # the host it left holds its old allocation until it comes back
+        allocations = self._get_allocations_by_server_uuid(self.server['id'])
+        rp = self._get_provider_uuid_by_host('dest')
+        self.assertEqual(
+            self._next_boot(persist),
+            {rc: n for rc, n in allocations[rp]['resources'].items()
+             if rc in ('VCPU', 'MEMORY_MB')})
+        self.assertEqual(self._next_boot(persist), self._domain_has('dest'))

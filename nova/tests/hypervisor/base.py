@@ -53,11 +53,13 @@ from nova.conf import neutron as neutron_conf
 from nova import context as nova_context
 from nova.network import model as network_model
 from nova import objects
+from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from nova.virt.libvirt import blockinfo
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.xloud import compute as xloud_compute
+from nova.xloud import placement as xloud_placement
 
 CONF = nova.conf.CONF
 libvirt = importutils.try_import('libvirt')
@@ -364,6 +366,8 @@ class RealLibvirtTestCase(testtools.TestCase):
         Placement is a mock that records what it is asked; the instance is
         not saved anywhere (there is no database).
         """
+        # the endpoint notifies; messages go to oslo.messaging's fake
+        self.useFixture(nova_fixtures.RPCFixture('nova.test'))
         manager = mock.Mock(host='compute', driver=self.driver)
         placement = manager.reportclient
         placement.get_allocs_for_consumer.return_value = {
@@ -372,6 +376,9 @@ class RealLibvirtTestCase(testtools.TestCase):
             'consumer_generation': 1, 'project_id': 'project',
             'user_id': 'user'}
         placement.put.return_value = mock.Mock(status_code=204)
+        # the provider of the host the server runs on (from the database)
+        self.useFixture(fixtures.MockPatchObject(
+            xloud_placement, 'provider_of', return_value=uuids.node))
         self.useFixture(fixtures.MockPatchObject(objects.Instance, 'save'))
         return xloud_compute.XloudComputeEndpoint(manager), manager
 

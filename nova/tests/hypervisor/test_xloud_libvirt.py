@@ -284,8 +284,9 @@ class MemoryLimitTest(base.RealLibvirtTestCase):
                 seen.append(self.cgroup_memory(cgroup))
                 with open(f'/proc/{pid}/status') as f:
                     status = dict(line.split(':', 1) for line in f)
-                rss = max(rss, int(status['VmRSS'].split()[0]))
-                anon = max(anon, int(status['RssAnon'].split()[0]))
+                # an exiting process has no memory lines any more
+                rss = max(rss, int(status.get('VmRSS', '0').split()[0]))
+                anon = max(anon, int(status.get('RssAnon', '0').split()[0]))
             except (FileNotFoundError, ProcessLookupError):
                 pass  # QEMU is gone; the domain follows
             time.sleep(0.1)

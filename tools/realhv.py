@@ -80,6 +80,16 @@ done
 # again, so an unplug the host asks for is not fought).
 uevent /bin/sh -c '[ "$SUBSYSTEM" = cpu ] && [ "$ACTION" = add ] &&
     echo 1 > /sys$DEVPATH/online' &
+# Commands from the tests, typed on the serial console: a line
+# "XLOUD-RUN <id> <command>" runs <command>, its output framed by
+# "XLOUD-RUN-BEGIN <id>" and "XLOUD-RUN-END <id> rc=<status>".
+stty -echo < /dev/console
+while read -r tag id cmd; do
+    [ "$tag" = XLOUD-RUN ] || continue
+    echo "XLOUD-RUN-BEGIN $id"
+    sh -c "$cmd" < /dev/null 2>&1
+    echo "XLOUD-RUN-END $id rc=$?"
+done < /dev/console &
 last=
 while :; do
     cpus=0
@@ -149,7 +159,94 @@ def _running(daemon):
         return None
 
 
-def _start_without_kvm(binary):
+#: An LD_PRELOAD for libvirtd where it may not raise resource limits; see
+#: _memlock_shim().
+MEMLOCK_SHIM = r"""/* written by tools/realhv.py: see _memlock_shim() there */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/resource.h>
+
+typedef int (*prlimit_fn)(pid_t, enum __rlimit_resource,
+                          const struct rlimit64 *, struct rlimit64 *);
+
+int prlimit64(pid_t pid, enum __rlimit_resource resource,
+              const struct rlimit64 *new_limit, struct rlimit64 *old_limit)
+{
+    static prlimit_fn real;
+    struct rlimit64 now, clamped;
+
+    if (!real)
+        real = (prlimit_fn)dlsym(RTLD_NEXT, "prlimit64");
+    if (resource == RLIMIT_MEMLOCK && new_limit &&
+        real(pid, resource, NULL, &now) == 0 &&
+        new_limit->rlim_max > now.rlim_max) {
+        clamped.rlim_max = now.rlim_max;
+        clamped.rlim_cur = new_limit->rlim_cur < now.rlim_max ?
+            new_limit->rlim_cur : now.rlim_max;
+        return real(pid, resource, &clamped, old_limit);
+    }
+    return real(pid, resource, new_limit, old_limit);
+}
+
+int setrlimit64(enum __rlimit_resource resource, const struct rlimit64 *rlim)
+{
+    return prlimit64(0, resource, rlim, NULL);
+}
+"""
+CAP_SYS_RESOURCE = 24
+
+
+def _can_raise_limits():
+    """Whether this process may raise its hard resource limits."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('CapEff:'):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    return True
+
+
+def _memlock_shim():
+    """Environment for libvirtd where it may not raise RLIMIT_MEMLOCK.
+
+    A domain with ``<memtune><hard_limit>`` (as every guest of a flavor
+    with ``minimum_memory`` has) makes libvirt 9.0 set its QEMU's
+    locked-memory limit to the hard limit before QEMU starts. A root that
+    lacks CAP_SYS_RESOURCE (containers and sandboxes drop it) cannot raise
+    a hard resource limit, so libvirt fails to start the domain ("cannot
+    limit locked memory ... Operation not permitted"). These guests lock
+    no memory, so a small library preloaded into this libvirtd keeps that
+    limit where it is instead. The memory cgroup limit, which is what the
+    tests are about, is not touched. Needs a C compiler (``cc``); without
+    one, libvirtd starts as it is, and guests with a memory limit fail to
+    start.
+    """
+    if _can_raise_limits():
+        return {}
+    cc = shutil.which('cc') or shutil.which('gcc')
+    if cc is None:
+        log('this root cannot raise resource limits and there is no C '
+            'compiler for the locked-memory shim: guests with a memory '
+            'hard limit will not start')
+        return {}
+    source = MASK.parent / 'memlock.c'
+    shim = MASK.parent / 'memlock.so'
+    source.write_text(MEMLOCK_SHIM)
+    built = subprocess.run([cc, '-shared', '-fPIC', '-O2', '-o', str(shim),
+                            str(source), '-ldl'], capture_output=True,
+                           text=True)
+    if built.returncode:
+        log(f'cannot build the locked-memory shim: guests with a memory '
+            f'hard limit will not start:\n{built.stderr}')
+        return {}
+    shim.chmod(0o755)  # QEMU, which may inherit it, runs as libvirt-qemu
+    log('this root cannot raise resource limits (no CAP_SYS_RESOURCE): '
+        f'libvirtd keeps its locked-memory limit ({shim})')
+    return {'LD_PRELOAD': str(shim)}
+
+
+def _start_without_kvm(binary, env=None):
     """Start libvirtd in a mount namespace where /dev/kvm cannot be opened.
 
     The guests here are TCG (``type='qemu'``): KVM aborts on these
@@ -173,7 +270,7 @@ def _start_without_kvm(binary):
     script = (f'mount --bind {MASK} {KVM} && '
               f'mount --bind {conf} {QEMU_CONF} && exec {binary} -d')
     subprocess.run(['unshare', '--mount', '--propagation', 'private', 'sh',
-                    '-c', script], check=True)
+                    '-c', script], check=True, env=env)
 
 
 def up(state):
@@ -184,16 +281,20 @@ def up(state):
         if _running(daemon):
             continue
         binary = shutil.which(daemon) or f'/usr/sbin/{daemon}'
+        env = None
+        if daemon == 'libvirtd':
+            MASK.parent.mkdir(parents=True, exist_ok=True)
+            env = dict(os.environ, **_memlock_shim())
         if daemon == 'libvirtd' and os.path.exists(KVM):
             try:
-                _start_without_kvm(binary)
+                _start_without_kvm(binary, env)
             except (OSError, subprocess.CalledProcessError) as e:
                 # slower (see _start_without_kvm), but it works
                 log(f'cannot hide /dev/kvm from libvirtd ({e}); '
                     f'starting it as it is')
-                subprocess.run([binary, '-d'], check=True)
+                subprocess.run([binary, '-d'], check=True, env=env)
         else:
-            subprocess.run([binary, '-d'], check=True)
+            subprocess.run([binary, '-d'], check=True, env=env)
         started.append(daemon)
         log(f'started {daemon}')
     deadline = time.monotonic() + 30

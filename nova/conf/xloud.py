@@ -60,6 +60,40 @@ Related options:
 
 * ``adjust_timeout``
 """),
+    cfg.IntOpt('memory_overhead_mb',
+               default=256,
+               min=0,
+               help="""
+Memory in MiB a guest's QEMU process may use beyond the guest's memory.
+
+A server whose flavor sets ``minimum_memory`` runs below its flavor's
+memory, held there by the virtio balloon, and placement allocates only the
+size it runs at. The balloon is a request the guest may ignore (it can
+unload its balloon driver), so the libvirt driver also puts a hard limit on
+the memory of the guest's QEMU process (libvirt ``<memtune><hard_limit>``,
+a memory cgroup limit): the guest's current memory plus this overhead. The
+limit follows every boot and every live adjust. A QEMU process that needs
+more first gives back what the kernel can reclaim (its page cache; with
+swap, its memory is swapped out), then the host kernel's OOM killer kills
+it, and only it: the server stops, its neighbours are untouched.
+
+The overhead is what QEMU needs for itself: its code and heap, device
+emulation and I/O buffers, host page tables, and with ``virt_type=qemu``
+the TCG translation cache. It is not allocated in placement; reserve it for
+all guests on a host with ``[DEFAULT]reserved_host_memory_mb``. Too small a
+value gets healthy guests killed; measure your guests' QEMU processes before
+lowering it.
+
+Servers of flavors without ``minimum_memory`` get no limit, as upstream.
+
+Possible values:
+
+* Any integer of 0 or more (MiB).
+
+Related options:
+
+* ``[DEFAULT]reserved_host_memory_mb``
+"""),
 ]
 
 

@@ -13,7 +13,10 @@
 """Tests for tools/realhv.py that need no hypervisor."""
 
 import json
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -67,6 +70,11 @@ class InitTest(unittest.TestCase):
                         order.index('virtio_balloon'))
         self.assertIn(' '.join(order), realhv.INIT)
 
+    def test_runs_commands_typed_on_the_console(self):
+        self.assertIn('while read -r tag id cmd; do', realhv.INIT)
+        self.assertIn('done < /dev/console &', realhv.INIT)
+        self.assertIn('echo "XLOUD-RUN-END $id rc=$?"', realhv.INIT)
+
     def test_status_line(self):
         self.assertIn('echo "XLOUD-GUEST $now"', realhv.INIT)
         self.assertIn('now="cpus=$cpus present=$present '
@@ -103,6 +111,9 @@ class DaemonsTest(unittest.TestCase):
             kill.assert_any_call(4242, 15)
             self.assertFalse(state.exists())
 
+    @mock.patch.object(realhv, '_memlock_shim', return_value={})
+    @mock.patch.object(realhv, 'MASK',
+                       pathlib.Path(tempfile.gettempdir(), 'realhv', 'm'))
     @mock.patch.object(realhv, 'can_run')
     @mock.patch.object(realhv, '_socket_answers', return_value=True)
     @mock.patch.object(realhv, '_running', return_value=None)
@@ -126,6 +137,44 @@ class DaemonsTest(unittest.TestCase):
         with mock.patch('os.kill') as kill:
             self.assertEqual([], realhv.down('/nonexistent/state.json'))
         kill.assert_not_called()
+
+
+class MemlockShimTest(unittest.TestCase):
+
+    def test_not_needed_with_cap_sys_resource(self):
+        status = 'Name:\tx\nCapEff:\t000001ffffffffff\n'
+        with mock.patch('builtins.open', mock.mock_open(read_data=status)):
+            self.assertTrue(realhv._can_raise_limits())
+            self.assertEqual({}, realhv._memlock_shim())
+
+    def test_needed_without(self):
+        status = 'CapEff:\t000001fffeffffff\n'
+        with mock.patch('builtins.open', mock.mock_open(read_data=status)):
+            self.assertFalse(realhv._can_raise_limits())
+
+    @unittest.skipUnless(shutil.which('cc'), 'no C compiler')
+    def test_shim_keeps_the_locked_memory_limit(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = pathlib.Path(tmp, 'shim.c')
+            source.write_text(realhv.MEMLOCK_SHIM)
+            shim = pathlib.Path(tmp, 'shim.so')
+            subprocess.run(['cc', '-shared', '-fPIC', '-o', str(shim),
+                            str(source), '-ldl'], check=True)
+            # lower the limit (anyone may), then ask prlimit64 for more,
+            # as libvirt does for QEMU: the shim keeps it, and succeeds
+            probe = (
+                'import ctypes, resource\n'
+                'm = resource.RLIMIT_MEMLOCK\n'
+                'resource.setrlimit(m, (4 << 20, 4 << 20))\n'
+                'new = (ctypes.c_uint64 * 2)(1 << 30, 1 << 30)\n'
+                'rc = ctypes.CDLL(None, use_errno=True).prlimit64(\n'
+                '    0, m, new, None)\n'
+                'print(rc, *resource.getrlimit(m))\n')
+            out = subprocess.run(
+                [sys.executable, '-c', probe], check=True, text=True,
+                capture_output=True,
+                env=dict(os.environ, LD_PRELOAD=str(shim))).stdout
+        self.assertEqual(['0', str(4 << 20), str(4 << 20)], out.split())
 
 
 if __name__ == '__main__':

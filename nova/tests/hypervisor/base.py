@@ -25,16 +25,19 @@ the domain, ``_create_guest`` defines and starts it, ``xloud_adjust``,
 The guest prints ``XLOUD-GUEST cpus=N present=N memtotal_kib=N`` on its
 serial console whenever what it sees changes (see ``tools/realhv.py``);
 the console is the one Nova configures, logged by virtlogd to the
-instance's ``console.log``.
+instance's ``console.log``. A test makes the guest run a shell command by
+typing ``XLOUD-RUN <id> <command>`` on that console (``run_in_guest``).
 """
 
 import itertools
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
 import time
+import tty
 from unittest import mock
 
 import fixtures
@@ -50,11 +53,13 @@ from nova.conf import neutron as neutron_conf
 from nova import context as nova_context
 from nova.network import model as network_model
 from nova import objects
+from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from nova.virt.libvirt import blockinfo
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.xloud import compute as xloud_compute
+from nova.xloud import placement as xloud_placement
 
 CONF = nova.conf.CONF
 libvirt = importutils.try_import('libvirt')
@@ -68,6 +73,8 @@ TIMINGS_ENV = 'XLOUD_HV_TIMINGS'
 PREFIX = 'xloud-hv-'
 STATUS = re.compile(
     r'^XLOUD-GUEST cpus=(\d+) present=(\d+) memtotal_kib=(\d+)', re.M)
+#: Where QEMU's memory cgroup (v1) is mounted.
+MEMORY_CGROUP = '/sys/fs/cgroup/memory'
 _ids = itertools.count(1)
 
 
@@ -235,6 +242,86 @@ class RealLibvirtTestCase(testtools.TestCase):
         cpus, present, memtotal = (int(n) for n in found[-1])
         return {'cpus': cpus, 'present': present, 'memtotal_kib': memtotal}
 
+    def run_in_guest(self, instance, command):
+        """Make the guest run the shell ``command``; return its run id.
+
+        The command is typed on the guest's serial console (the pty libvirt
+        gives it), where ``tools/realhv.py``'s /init reads it; its output
+        appears on the console between ``XLOUD-RUN-BEGIN <id>`` and
+        ``XLOUD-RUN-END <id> rc=<status>`` (see ``guest_output``). Returns
+        once the guest has started it.
+        """
+        run = f'{next(_ids)}'
+        xml = self.domain(instance).XMLDesc(0)
+        pty = re.search(r"<serial type='pty'>\s*<source path='([^']+)'",
+                        xml)
+        self.assertIsNotNone(pty, f'the guest has no serial pty:\n{xml}')
+        fd = os.open(pty.group(1), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            tty.setraw(fd)  # no echo of the guest's output back into it
+            # QEMU reads the pty only while someone holds it open, and
+            # notices that about once a second; what is typed before is lost
+            typed = time.monotonic() + 1.5
+            deadline = time.monotonic() + self.TIMEOUT
+            while f'XLOUD-RUN-BEGIN {run}' not in self.console(instance):
+                if typed and time.monotonic() > typed:
+                    os.write(fd, f'XLOUD-RUN {run} {command}\n'.encode())
+                    typed = None
+                if time.monotonic() > deadline:
+                    self.fail(f'the guest did not start {command!r}; '
+                              f'console:\n{self.console(instance)[-2000:]}')
+                if select.select([fd], [], [], 0)[0]:
+                    os.read(fd, 65536)  # keep the pty from filling up
+                time.sleep(0.05)
+        finally:
+            os.close(fd)
+        return run
+
+    def guest_output(self, instance, run):
+        """(lines the guest printed for run ``run``, its status or None).
+
+        The status is None while the command runs, or if the guest died.
+        """
+        console = self.console(instance)
+        begin = console.find(f'XLOUD-RUN-BEGIN {run}\n')
+        if begin < 0:
+            return [], None
+        lines = console[begin:].splitlines()[1:]
+        for i, line in enumerate(lines):
+            end = re.match(rf'XLOUD-RUN-END {run} rc=(\d+)', line)
+            if end:
+                return lines[:i], int(end.group(1))
+        return lines, None
+
+    def qemu_pid(self, instance):
+        with open(f'/run/libvirt/qemu/{instance.name}.pid') as f:
+            return int(f.read().strip())
+
+    def memory_cgroup(self, instance):
+        """The directory of the memory cgroup (v1) QEMU runs in."""
+        with open(f'/proc/{self.qemu_pid(instance)}/cgroup') as f:
+            for line in f:
+                _id, controllers, path = line.rstrip('\n').split(':', 2)
+                if 'memory' in controllers.split(','):
+                    return MEMORY_CGROUP + path
+        self.skipTest('QEMU is in no cgroup v1 memory controller; these '
+                      'tests read cgroup v1 (this machine has no v1 '
+                      'memory controller mounted)')
+
+    @staticmethod
+    def cgroup_memory(cgroup):
+        """What a memory cgroup (v1) reports, in bytes and counts."""
+        def read(name):
+            with open(os.path.join(cgroup, name)) as f:
+                return f.read()
+        oom = dict(line.split() for line in
+                   read('memory.oom_control').splitlines())
+        return {'limit': int(read('memory.limit_in_bytes')),
+                'usage': int(read('memory.usage_in_bytes')),
+                'max_usage': int(read('memory.max_usage_in_bytes')),
+                'failcnt': int(read('memory.failcnt')),
+                'oom_kill': int(oom.get('oom_kill', 0))}
+
     def wait_for(self, instance, predicate, timeout=None, what=None):
         """Poll the guest's status until ``predicate`` holds; return it."""
         deadline = time.monotonic() + (timeout or self.TIMEOUT)
@@ -279,6 +366,8 @@ class RealLibvirtTestCase(testtools.TestCase):
         Placement is a mock that records what it is asked; the instance is
         not saved anywhere (there is no database).
         """
+        # the endpoint notifies; messages go to oslo.messaging's fake
+        self.useFixture(nova_fixtures.RPCFixture('nova.test'))
         manager = mock.Mock(host='compute', driver=self.driver)
         placement = manager.reportclient
         placement.get_allocs_for_consumer.return_value = {
@@ -287,6 +376,9 @@ class RealLibvirtTestCase(testtools.TestCase):
             'consumer_generation': 1, 'project_id': 'project',
             'user_id': 'user'}
         placement.put.return_value = mock.Mock(status_code=204)
+        # the provider of the host the server runs on (from the database)
+        self.useFixture(fixtures.MockPatchObject(
+            xloud_placement, 'provider_of', return_value=uuids.node))
         self.useFixture(fixtures.MockPatchObject(objects.Instance, 'save'))
         return xloud_compute.XloudComputeEndpoint(manager), manager
 

@@ -18,16 +18,19 @@ Each test boots its own guest (they run one at a time: a TCG guest keeps
 a core busy) and removes its domain, also when it fails.
 """
 
+import subprocess
 import time
 from unittest import mock
 
 from oslo_utils import units
 
+import nova.conf
 from nova.tests.hypervisor import base
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.xloud import inflight
 from nova.xloud import sizing
 
+CONF = nova.conf.CONF
 MiB = units.Ki  # libvirt counts memory in KiB
 
 
@@ -183,3 +186,171 @@ class AdjustTest(base.RealLibvirtTestCase):
         self.assertIn('not running', str(failed))
         self.assertEqual((4, 2, 1024 * MiB, 512 * MiB),
                          self.defined(instance, inactive=True))
+
+
+class MemoryLimitTest(base.RealLibvirtTestCase):
+    """The memory minimum is a limit, not a request to the guest."""
+
+    #: Shell in the guest: fill a tmpfs with 8 MiB files up to $1 MiB,
+    #: printing how far it got after each.
+    FILL = ('fill() { i=0; while [ $i -lt $1 ]; do '
+            'dd if=/dev/zero of=/fill/$2$i bs=1M count=8 2>/dev/null || '
+            'return 1; i=$((i + 8)); echo XLOUD-FILL $2 $i; done; }; '
+            'mkdir -p /fill; mountpoint -q /fill || '
+            'mount -t tmpfs -o size=2g tmpfs /fill; ')
+
+    def limit_kib(self, memory_mb):
+        return (memory_mb + CONF.xloud.memory_overhead_mb) * MiB
+
+    def hard_limit(self, instance, inactive=False):
+        flags = (base.libvirt.VIR_DOMAIN_AFFECT_CONFIG if inactive
+                 else base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        return self.domain(instance).memoryParameters(flags)[
+            base.libvirt.VIR_DOMAIN_MEMORY_HARD_LIMIT]
+
+    def test_boot_sets_the_limit(self):
+        instance = self.instance()
+        self.boot(instance)
+        limit = self.limit_kib(self.MIN_MEMORY_MB)
+        # in the definition, for every later start, and on QEMU's cgroup
+        self.assertEqual(limit, self.hard_limit(instance, inactive=True))
+        self.assertEqual(limit, self.hard_limit(instance))
+        cgroup = self.memory_cgroup(instance)
+        self.assertEqual(limit * units.Ki,
+                         self.cgroup_memory(cgroup)['limit'])
+
+    def test_guest_without_its_balloon_stays_within_its_allocation(self):
+        overhead = CONF.xloud.memory_overhead_mb
+        allocation = self.MIN_MEMORY_MB
+        limit = (allocation + overhead) * units.Mi
+        # more than the limit lets QEMU have, less than the guest's memory
+        beyond = allocation + overhead + 64
+        if beyond > self.MEMORY_MB - 160:
+            self.fail(f'[xloud]memory_overhead_mb={overhead} leaves no room '
+                      f'in a {self.MEMORY_MB} MiB guest to go beyond it')
+        neighbour = self.instance()
+        self.boot(neighbour)
+        instance = self.instance()
+        start = time.monotonic()
+        self.boot(instance)
+        self.wait_for(instance, self.memory_near(allocation),
+                      what=f'the balloon to reach {allocation} MiB')
+        self.wait_for_balloon(instance, allocation)
+        cgroup = self.memory_cgroup(instance)
+        pid = self.qemu_pid(instance)
+        booted = self.cgroup_memory(cgroup)
+        self.assertEqual(limit, booted['limit'])
+        self.assertLessEqual(booted['max_usage'], limit)
+        self.timing(f'memory limit: booted at {allocation} MiB, limit '
+                    f'{limit // units.Mi} MiB; cgroup peak so far '
+                    f'{booted["max_usage"] // units.Mi} MiB',
+                    time.monotonic() - start)
+
+        # 1. with its balloon, the guest fills what it has: what QEMU
+        # uses beyond the guest's memory is its overhead
+        run = self.run_in_guest(
+            instance, self.FILL + "n=$(awk '/^MemAvailable:/ {print $2}' "
+            "/proc/meminfo); fill $((n / 1024 - 32)) a")
+        deadline = time.monotonic() + 120
+        while self.guest_output(instance, run)[1] is None:
+            self.assertLess(time.monotonic(), deadline, 'fill timed out')
+            time.sleep(0.2)
+        full = self.cgroup_memory(cgroup)
+        filled = [int(line.split()[2]) for line in
+                  self.guest_output(instance, run)[0]
+                  if line.startswith('XLOUD-FILL a ')]
+        self.timing(f'memory limit: guest at {allocation} MiB filled '
+                    f'{max(filled or [0])} MiB into tmpfs: cgroup usage '
+                    f'{full["usage"] // units.Mi} MiB '
+                    f'({full["usage"] // units.Mi - allocation:+d} MiB over '
+                    f'the allocation; overhead allowed {overhead} MiB)', 0)
+        # a guest using all it was given is not held back
+        self.assertEqual(0, full['oom_kill'])
+        self.assertLessEqual(full['max_usage'], limit)
+
+        # 2. without it, the guest takes back its flavor's memory and
+        # writes more than its allocation plus overhead
+        start = time.monotonic()
+        run = self.run_in_guest(
+            instance, self.FILL + f'rmmod virtio_balloon && fill {beyond} b')
+        seen = [full]
+        rss = anon = 0
+        deadline = time.monotonic() + 180
+        while self.domain(instance).isActive():
+            self.assertLess(time.monotonic(), deadline,
+                            f'the guest is still running: '
+                            f'{self.guest_output(instance, run)}')
+            try:
+                seen.append(self.cgroup_memory(cgroup))
+                with open(f'/proc/{pid}/status') as f:
+                    status = dict(line.split(':', 1) for line in f)
+                # an exiting process has no memory lines any more
+                rss = max(rss, int(status.get('VmRSS', '0').split()[0]))
+                anon = max(anon, int(status.get('RssAnon', '0').split()[0]))
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # QEMU is gone; the domain follows
+            time.sleep(0.1)
+        took = time.monotonic() - start
+        output, status = self.guest_output(instance, run)
+        memtotal = max(int(m) for _c, _p, m in
+                       base.STATUS.findall('\n'.join(output)) or
+                       [(0, 0, 0)])
+        written = [int(line.split()[2]) for line in output
+                   if line.startswith('XLOUD-FILL b ')]
+        state, reason = self.domain(instance).state()
+        peak = max(s['max_usage'] for s in seen)
+        # the cgroup goes with QEMU, so its kill count may be missed; the
+        # kernel logs the kill, and which cgroup's limit caused it
+        kernel = subprocess.run(['dmesg'], capture_output=True,
+                                text=True).stdout
+        memcg = cgroup[len(base.MEMORY_CGROUP):]
+        oom_kills = max([s['oom_kill'] for s in seen] + [
+            1 for line in kernel.splitlines()
+            if f'oom_memcg={memcg},task_memcg={memcg},' in line and
+            f',pid={pid},' in line and 'CONSTRAINT_MEMCG' in line])
+        self.timing(
+            f'memory limit: without its balloon the guest saw MemTotal '
+            f'{memtotal // MiB} MiB, wrote {max(written or [0])} of '
+            f'{beyond} MiB, then QEMU was '
+            f'{"OOM-killed" if oom_kills else "not killed"} (domain state '
+            f'{state}, reason {reason}); cgroup peak {peak // units.Mi} MiB '
+            f'<= limit {limit // units.Mi} MiB; QEMU RSS peak '
+            f'{rss // MiB} MiB, of it anonymous {anon // MiB} MiB', took)
+        # the guest did take its memory back, and went beyond the limit
+        self.assertGreater(memtotal, (self.MEMORY_MB - 100) * MiB)
+        self.assertIsNone(status, f'the fill finished: {output}')
+        # its QEMU never had more than the allocation plus the overhead
+        # (its RSS also counts the QEMU binary and libraries it shares)...
+        self.assertLessEqual(peak, limit)
+        self.assertLessEqual(anon * units.Ki, limit)
+        # ...and the host killed it for its own cgroup's limit
+        self.assertGreaterEqual(oom_kills, 1, f'no OOM kill of QEMU {pid} '
+                                f'for {memcg} in the kernel log')
+        self.assertEqual(
+            (base.libvirt.VIR_DOMAIN_SHUTOFF,
+             base.libvirt.VIR_DOMAIN_SHUTOFF_CRASHED), (state, reason))
+        # its neighbour is untouched
+        self.assertTrue(self.domain(neighbour).isActive())
+        self.assertEqual(0, self.cgroup_memory(
+            self.memory_cgroup(neighbour))['oom_kill'])
+
+    def test_adjust_moves_the_limit(self):
+        instance = self.instance()
+        self.boot(instance)
+        self.wait_for(instance, self.memory_near(256))
+        cgroup = self.memory_cgroup(instance)
+        for target, persist in ((768, False), (384, True)):
+            start = time.monotonic()
+            self.assertEqual({'vcpus': 1, 'memory_mb': target},
+                             self.driver.xloud_adjust(instance, 1, target,
+                                                      persist))
+            took = time.monotonic() - start
+            self.timing(f'memory limit follows an adjust to {target} MiB: '
+                        f'xloud_adjust returned', took)
+            self.assertEqual(self.limit_kib(target), self.hard_limit(instance))
+            self.assertEqual(self.limit_kib(target) * units.Ki,
+                             self.cgroup_memory(cgroup)['limit'])
+            # a shrink lowers the limit only once the guest gave it back
+            self.assertLessEqual(self.defined(instance)[3], target * MiB)
+            self.assertEqual(self.limit_kib(target if persist else 256),
+                             self.hard_limit(instance, inactive=True))

@@ -19,18 +19,35 @@ The domain keeps the flavor's ``vcpus`` and ``memory_mb`` as its maximum
 (``<vcpu current=...>`` and ``<currentMemory>``), so it can later be grown
 live up to the maximum without a reboot. The CPU topology Nova builds
 always covers the maximum, so every vCPU up to it can be hot-plugged.
+
+The balloon only asks the guest to stay below its maximum memory. What
+holds it there is ``<memtune><hard_limit>``, a memory cgroup limit on the
+guest's QEMU process: the current memory plus ``[xloud]
+memory_overhead_mb``. It is in the XML of every boot and follows every
+live adjust, raised before the balloon grows and lowered only once the
+balloon has shrunk.
 """
+
+import time
 
 from oslo_log import log as logging
 from oslo_utils import units
 
+import nova.conf
 from nova import exception
 from nova.i18n import _
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.xloud import sizing
 
+CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
+
+#: Seconds a shrink waits for the balloon to reach its target before the
+#: memory limit is lowered (libvirt cannot lower a cgroup's limit below
+#: what the guest still uses).
+BALLOON_TIMEOUT = 60
+BALLOON_POLL = 0.5
 
 #: The virt types whose guests can run below their maximum: QEMU hot-plugs
 #: vCPUs and has the virtio memory balloon.
@@ -83,6 +100,18 @@ def _memory_adjustable(instance, image_meta):
     return sizing.MINIMUM_MEMORY not in found
 
 
+def memory_limit_kib(memory_mb):
+    """The hard limit (KiB) of a guest running with ``memory_mb``."""
+    return (memory_mb + CONF.xloud.memory_overhead_mb) * units.Ki
+
+
+def _limit_memory(guest, memory_mb):
+    """Hold the guest's QEMU to ``memory_mb`` plus the overhead."""
+    if guest.memtune is None:
+        guest.memtune = vconfig.LibvirtConfigGuestMemoryTune()
+    guest.memtune.hard_limit = memory_limit_kib(memory_mb)
+
+
 def configure_guest(guest, instance, image_meta):
     """Start ``guest`` at the instance's minimum size, if it has one.
 
@@ -118,6 +147,8 @@ def configure_guest(guest, instance, image_meta):
         # nobody allocated. (With deflate-on-OOM, Linux also keeps the
         # ballooned pages in MemTotal, so the guest would not see its size.)
         balloon.autodeflate = False
+        # and a guest that unloads its balloon driver must not either
+        _limit_memory(guest, memory_mb or instance.flavor.memory_mb)
     if memory_mb is not None:
         guest.current_memory = memory_mb * units.Ki
 
@@ -146,9 +177,76 @@ def sizes(guest):
     MiB, so a balloon still on its way down is never counted short.
     """
     conf = _config(guest, guest.is_active())
-    memory_kib = conf.current_memory or conf.memory
     return {'vcpus': conf.vcpus_current or conf.vcpus,
-            'memory_mb': -(-memory_kib // units.Ki)}
+            'memory_mb': _memory_mb(conf)}
+
+
+def _memory_mb(conf):
+    """A guest config's current memory, rounded up to whole MiB."""
+    return -(-(conf.current_memory or conf.memory) // units.Ki)
+
+
+def _balloon_at(guest, memory_mb):
+    """Wait until the running guest's balloon is down to ``memory_mb``.
+
+    :returns: whether it got there within BALLOON_TIMEOUT
+    """
+    deadline = time.monotonic() + BALLOON_TIMEOUT
+    while True:
+        now = guest.get_config().current_memory
+        if now is None or now <= memory_mb * units.Ki:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(BALLOON_POLL)
+
+
+def _set_memory(guest, instance, old_mb, memory_mb, flags):
+    """Move the balloon target and the memory limit, in a safe order.
+
+    The limit is raised before the balloon grows, and lowered only after
+    the guest has given the memory back: the guest never has a balloon
+    target above its limit, and libvirt cannot lower a limit below what the
+    guest still uses.
+
+    :returns: the memory (MiB) the guest can use afterwards
+    :raises: libvirtError, with the memory the guest can use then in its
+        ``xloud_memory_mb`` attribute
+    """
+    limited = _memory_adjustable(instance, instance.image_meta)
+    if not limited:
+        guest.set_memory(memory_mb * units.Ki, **flags)
+        return memory_mb
+    if memory_mb >= old_mb:
+        guest.set_memory_hard_limit(memory_limit_kib(memory_mb), **flags)
+        try:
+            guest.set_memory(memory_mb * units.Ki, **flags)
+        except libvirt_guest.libvirt.libvirtError as e:
+            e.xloud_memory_mb = memory_mb  # what the limit allows
+            if flags['live']:
+                try:
+                    guest.set_memory_hard_limit(memory_limit_kib(old_mb),
+                                                live=True)
+                    e.xloud_memory_mb = old_mb
+                except libvirt_guest.libvirt.libvirtError:
+                    LOG.exception('Cannot lower the memory limit back',
+                                  instance=instance)
+            raise
+        return memory_mb
+    guest.set_memory(memory_mb * units.Ki, **flags)
+    if flags['persistent']:
+        guest.set_memory_hard_limit(memory_limit_kib(memory_mb),
+                                    persistent=True)
+    if flags['live']:
+        if not _balloon_at(guest, memory_mb):
+            LOG.warning('The guest did not shrink its memory to %(memory)d '
+                        'MiB within %(timeout)d s; it keeps its memory limit '
+                        'of %(old)d MiB',
+                        {'memory': memory_mb, 'timeout': BALLOON_TIMEOUT,
+                         'old': old_mb}, instance=instance)
+            return old_mb
+        guest.set_memory_hard_limit(memory_limit_kib(memory_mb), live=True)
+    return memory_mb
 
 
 def adjust(guest, instance, vcpus, memory_mb, persist):
@@ -159,19 +257,26 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
     definition. The vCPU count returned is the one libvirt reports
     afterwards; the memory is the balloon target, which the guest reaches
     on its own shortly after (libvirt's live ``<currentMemory>`` is where
-    the balloon is now, not where it goes). When libvirt fails, what the
-    guest really has is carried by the exception, so the caller can record
-    it.
+    the balloon is now, not where it goes). A live shrink of memory returns
+    only once the guest has given the memory back and its limit is lowered.
+    When libvirt fails, or the guest keeps its memory, what the guest really
+    can use is carried by the exception, so the caller can record it.
     """
     running = guest.is_active()
     flags = {'live': running, 'persistent': persist or not running}
     sizes = sizing.live(instance)
     try:
+        # what the guest may use now: the record, or more if libvirt's
+        # balloon is still above it
+        sizes['memory_mb'] = max(sizes['memory_mb'],
+                                 _memory_mb(_config(guest, running)))
         guest.set_vcpus(vcpus, **flags)
         sizes['vcpus'] = vcpus
-        guest.set_memory(memory_mb * units.Ki, **flags)
-        sizes['memory_mb'] = memory_mb
+        sizes['memory_mb'] = _set_memory(guest, instance, sizes['memory_mb'],
+                                         memory_mb, flags)
     except libvirt_guest.libvirt.libvirtError as e:
+        sizes['memory_mb'] = getattr(e, 'xloud_memory_mb',
+                                     sizes['memory_mb'])
         LOG.warning('libvirt failed to adjust the guest to %(vcpus)d vCPUs '
                     'and %(memory)d MiB: %(error)s',
                     {'vcpus': vcpus, 'memory': memory_mb, 'error': e},
@@ -183,4 +288,9 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
             LOG.exception('Cannot read the guest back', instance=instance)
         raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
     sizes['vcpus'] = _vcpus(guest, running)
+    if sizes['memory_mb'] != memory_mb:
+        raise sizing.XloudAdjustFailed(
+            live=sizes,
+            reason=_('the guest did not give its memory back within %d s') %
+            BALLOON_TIMEOUT)
     return sizes

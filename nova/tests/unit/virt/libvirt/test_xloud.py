@@ -125,8 +125,59 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         cfg = self._config()
         self.assertIsNone(cfg.vcpus_current)
         self.assertIsNone(cfg.current_memory)
+        self.assertIsNone(cfg.memtune)
         self.assertNotIn('currentMemory', cfg.to_xml())
         self.assertNotIn('current=', cfg.to_xml())
+        self.assertNotIn('memtune', cfg.to_xml())
+
+    def _hard_limit(self, cfg):
+        doc = etree.fromstring(cfg.to_xml())
+        [limit] = doc.findall('./memtune/hard_limit')
+        self.assertEqual('KiB', limit.get('unit'))
+        return int(limit.text)
+
+    def test_memory_limit_at_the_minimum(self):
+        self.flags(memory_overhead_mb=100, group='xloud')
+        cfg = self._config(minimum_memory='1024')
+        self.assertEqual((1024 + 100) * units.Ki, self._hard_limit(cfg))
+
+    def test_memory_limit_default_overhead(self):
+        cfg = self._config(minimum_memory='512')
+        self.assertEqual((512 + 256) * units.Ki, self._hard_limit(cfg))
+
+    def test_memory_limit_follows_the_persisted_size(self):
+        self.flags(memory_overhead_mb=0, group='xloud')
+        sysmeta = {'xloud_memory_mb': '1536', 'xloud_flavorid': 'x1'}
+        cfg = self._config(minimum_memory='512', sysmeta=sysmeta)
+        self.assertEqual(1536 * units.Ki, cfg.current_memory)
+        self.assertEqual(1536 * units.Ki, self._hard_limit(cfg))
+
+    def test_memory_limit_when_booting_at_the_maximum(self):
+        # it can still be shrunk live, and must not take more meanwhile
+        self.flags(memory_overhead_mb=64, group='xloud')
+        sysmeta = {'xloud_memory_mb': '2048', 'xloud_flavorid': 'x1'}
+        cfg = self._config(minimum_memory='512', sysmeta=sysmeta)
+        self.assertIsNone(cfg.current_memory)
+        self.assertEqual((2048 + 64) * units.Ki, self._hard_limit(cfg))
+
+    def test_no_memory_limit_without_a_memory_minimum(self):
+        for cfg in (self._config(minimum_cpu='2'),
+                    self._config(minimum_memory='2048'),
+                    self._config(image_props={'hw_mem_page_size': 'large'},
+                                 minimum_memory='1024')):
+            self.assertIsNone(cfg.memtune)
+            self.assertNotIn('memtune', cfg.to_xml())
+
+    def test_memory_limit_keeps_other_memtune(self):
+        # should upstream ever set a <memtune> of its own
+        memtune = vconfig.LibvirtConfigGuestMemoryTune()
+        memtune.soft_limit = 4096
+        guest = vconfig.LibvirtConfigGuest()
+        guest.memtune = memtune
+        xloud._limit_memory(guest, 512)
+        self.assertIs(memtune, guest.memtune)
+        self.assertEqual(4096, memtune.soft_limit)
+        self.assertEqual((512 + 256) * units.Ki, memtune.hard_limit)
 
     def test_boot_at_minimum(self):
         cfg = self._config(minimum_cpu='2', minimum_memory='1024')

@@ -17,6 +17,7 @@
 from unittest import mock
 
 import ddt
+import fixtures
 from oslo_utils.fixture import uuidsentinel as uuids
 from oslo_utils import units
 
@@ -78,6 +79,17 @@ class GuestSetSizeTestCase(_Base):
         self.guest.set_memory(units.Mi, **kwargs)
         self.domain.setMemoryFlags.assert_called_once_with(units.Mi, flags)
 
+    @ddt.data(({}, [0]), ({'persistent': True}, [CONFIG]),
+              ({'live': True}, [LIVE]),
+              ({'persistent': True, 'live': True}, [CONFIG, LIVE]))
+    @ddt.unpack
+    def test_set_memory_hard_limit(self, kwargs, flags):
+        # libvirt-python cannot take both flags at once for this call
+        self.guest.set_memory_hard_limit(units.Mi, **kwargs)
+        self.assertEqual(
+            [mock.call({'hard_limit': units.Mi}, f) for f in flags],
+            self.domain.setMemoryParameters.call_args_list)
+
 
 @ddt.ddt
 class AdjustTestCase(_Base):
@@ -88,6 +100,7 @@ class AdjustTestCase(_Base):
                                 extra_specs={'minimum_cpu': '1',
                                              'minimum_memory': '512'})
         self.instance = objects.Instance(uuid=uuids.instance, flavor=flavor,
+                                         image_ref=uuids.image,
                                          system_metadata={})
         # the running guest and its definition, as libvirt reports them
         self.xml = {0: _xml(3, 1536),
@@ -107,8 +120,9 @@ class AdjustTestCase(_Base):
         self.domain.setVcpusFlags.assert_called_once_with(3, flags)
         self.domain.setMemoryFlags.assert_called_once_with(
             1536 * units.Ki, flags)
-        # what the running guest has
-        self.domain.XMLDesc.assert_called_once_with(0)
+        # what the running guest has, before and after
+        self.assertEqual([mock.call(0)] * 2,
+                         self.domain.XMLDesc.call_args_list)
 
     @ddt.data(True, False)
     def test_stopped_changes_the_definition(self, persist):
@@ -120,8 +134,9 @@ class AdjustTestCase(_Base):
         self.domain.setVcpusFlags.assert_called_once_with(2, CONFIG)
         self.domain.setMemoryFlags.assert_called_once_with(
             1024 * units.Ki, CONFIG)
-        self.domain.XMLDesc.assert_called_once_with(
-            flags=fakelibvirt.VIR_DOMAIN_XML_INACTIVE)
+        self.assertEqual(
+            [mock.call(flags=fakelibvirt.VIR_DOMAIN_XML_INACTIVE)] * 2,
+            self.domain.XMLDesc.call_args_list)
 
     def test_guest_at_its_maximum(self):
         # no current= and no smaller currentMemory: the maximum
@@ -183,3 +198,141 @@ class AdjustTestCase(_Base):
                                 running=True, persist=True)
         self.assertEqual({'vcpus': 2, 'memory_mb': 768}, exc.live)
         mock_log.assert_called_once()
+
+
+@ddt.ddt
+class MemoryLimitTestCase(_Base):
+    """The memory hard limit moves with the balloon, in a safe order."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(memory_overhead_mb=100, group='xloud')
+        self.useFixture(fixtures.MockPatchObject(xloud, 'BALLOON_POLL', 0))
+        self.flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                                     extra_specs={'minimum_memory': '512'})
+        self.instance = objects.Instance(
+            uuid=uuids.instance, flavor=self.flavor, image_ref=uuids.image,
+            system_metadata={sizing.SYSMETA_FLAVOR: 'xl',
+                             sizing.SYSMETA_LIVE_MEMORY_MB: '1024'})
+        # the balloon where the record says, then wherever a test moves it
+        self.live = [_xml(1, 1024)]
+        self.domain.XMLDesc.side_effect = self._xml_desc
+        self.domain.isActive.return_value = 1
+
+    def _xml_desc(self, flags):
+        if flags:
+            return _xml(1, 512)
+        return self.live.pop(0) if len(self.live) > 1 else self.live[0]
+
+    def _calls(self):
+        """The changing calls, in order: (what, value KiB, flags)."""
+        calls = []
+        for name, args, _kwargs in self.domain.mock_calls:
+            if name == 'setMemoryFlags':
+                calls.append(('balloon', args[0], args[1]))
+            elif name == 'setMemoryParameters':
+                calls.append(('limit', args[0]['hard_limit'], args[1]))
+        return calls
+
+    def _adjust(self, memory_mb, persist=False):
+        return xloud.adjust(self.guest, self.instance, 1, memory_mb, persist)
+
+    def test_grow_raises_the_limit_first(self):
+        self.assertEqual({'vcpus': 1, 'memory_mb': 1536},
+                         self._adjust(1536))
+        self.assertEqual([('limit', (1536 + 100) * units.Ki, LIVE),
+                          ('balloon', 1536 * units.Ki, LIVE)],
+                         self._calls())
+
+    def test_grow_persisted_sets_the_definition_too(self):
+        self._adjust(1536, persist=True)
+        self.assertEqual([('limit', (1536 + 100) * units.Ki, CONFIG),
+                          ('limit', (1536 + 100) * units.Ki, LIVE),
+                          ('balloon', 1536 * units.Ki, LIVE | CONFIG)],
+                         self._calls())
+
+    @ddt.data(True, False)
+    def test_shrink_lowers_the_limit_once_the_balloon_is_there(self,
+                                                               persist):
+        # the balloon takes two looks to get down to 768 MiB
+        self.live = [_xml(1, 1024), _xml(1, 1000), _xml(1, 900),
+                     _xml(1, 768)]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 768},
+                         self._adjust(768, persist=persist))
+        expected = [('balloon', 768 * units.Ki,
+                     LIVE | CONFIG if persist else LIVE)]
+        if persist:
+            expected.append(('limit', (768 + 100) * units.Ki, CONFIG))
+        expected.append(('limit', (768 + 100) * units.Ki, LIVE))
+        self.assertEqual(expected, self._calls())
+        self.assertEqual([], self.live[:-1])  # it waited for the balloon
+
+    @mock.patch.object(xloud, 'BALLOON_TIMEOUT', 0)
+    def test_shrink_the_guest_refuses(self):
+        # a guest without its balloon driver keeps its memory: it keeps its
+        # limit, and the adjust fails with what it can still use
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 768,
+                                persist=True)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 1024}, exc.live)
+        self.assertIn('did not give its memory back', str(exc))
+        self.assertEqual([('balloon', 768 * units.Ki, LIVE | CONFIG),
+                          ('limit', (768 + 100) * units.Ki, CONFIG)],
+                         self._calls())
+
+    def test_shrink_libvirt_refuses_the_limit(self):
+        # e.g. the cgroup cannot reclaim down to it (EBUSY)
+        self.live = [_xml(1, 1024), _xml(1, 768)]
+        self.domain.setMemoryParameters.side_effect = _libvirt_error(
+            'Device or resource busy')
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 768)
+        self.assertEqual(1024, exc.live['memory_mb'])
+
+    def test_grow_limit_refused_leaves_the_balloon(self):
+        self.domain.setMemoryParameters.side_effect = _libvirt_error()
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        self.assertEqual(1024, exc.live['memory_mb'])
+        self.domain.setMemoryFlags.assert_not_called()
+
+    def test_grow_balloon_refused_restores_the_limit(self):
+        self.domain.setMemoryFlags.side_effect = _libvirt_error()
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        self.assertEqual(1024, exc.live['memory_mb'])
+        self.assertEqual([('limit', (1536 + 100) * units.Ki, LIVE),
+                          ('balloon', 1536 * units.Ki, LIVE),
+                          ('limit', (1024 + 100) * units.Ki, LIVE)],
+                         self._calls())
+
+    @mock.patch.object(xloud.LOG, 'exception')
+    def test_grow_limit_stuck_high_is_reported(self, mock_log):
+        # the guest may now use what the raised limit allows
+        self.domain.setMemoryFlags.side_effect = _libvirt_error()
+        self.domain.setMemoryParameters.side_effect = [None,
+                                                       _libvirt_error()]
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        self.assertEqual(1536, exc.live['memory_mb'])
+        mock_log.assert_called_once()
+
+    def test_balloon_above_the_record_counts(self):
+        # a balloon still above the recorded size is what the guest has:
+        # going to the record's size is a shrink, not a grow
+        self.live = [_xml(1, 1400), _xml(1, 1024)]
+        self._adjust(1024)
+        self.assertEqual(['balloon', 'limit'],
+                         [what for what, _v, _f in self._calls()])
+
+    def test_stopped_guest_changes_the_definition(self):
+        self.domain.isActive.return_value = 0
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512}, self._adjust(512))
+        self.assertEqual([('balloon', 512 * units.Ki, CONFIG),
+                          ('limit', (512 + 100) * units.Ki, CONFIG)],
+                         self._calls())
+
+    def test_no_memory_minimum_no_limit(self):
+        self.flavor.extra_specs = {'minimum_cpu': '1'}
+        self._adjust(2048)
+        self.domain.setMemoryParameters.assert_not_called()
+
+    def test_image_conflict_no_limit(self):
+        self.instance.system_metadata['image_hw_mem_page_size'] = 'large'
+        self._adjust(2048)
+        self.domain.setMemoryParameters.assert_not_called()

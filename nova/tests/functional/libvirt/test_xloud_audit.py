@@ -110,12 +110,19 @@ class AuditTest(test_xloud_faults.FaultTestBase):
                       out)
         self.assertEqual(inflight.ADJUSTING, self._task_state())
 
-    @ddt.data(False, True)
-    def test_heal_allocations(self, force):
+    @ddt.data((False, True), (True, True), (False, False), (True, False))
+    @ddt.unpack
+    def test_heal_allocations(self, force, persist):
+        expected = (3, 1536)
+        if not persist:
+            # runs at 2 / 1024, next boot 3 / 1536
+            self._adjust(self.server, current_vcpus=2,
+                         current_memory_mb=1024, persist=False)
+            expected = (2, 1024)
         if not force:
             self._delete_server_allocations(self.server['id'])
         with mock.patch('sys.stdout', new=io.StringIO()):
             code = manage.PlacementCommands().heal_allocations(
                 verbose=True, instance_uuid=self.server['id'], force=force)
         self.assertEqual(0, code)
-        self._assert_settled(3, 1536)
+        self._assert_settled(*expected)

@@ -570,25 +570,7 @@ class Queue:
         if dirty.strip():
             raise QueueError(f'{tree} has uncommitted edits; refresh and '
                              f'rebuild the tree before building packages')
-        outdir.mkdir(parents=True, exist_ok=True)
-        for old in outdir.glob(f'{self.pin.name}-*'):
-            old.unlink()
-        env = dict(os.environ, PBR_VERSION=self.pin.local_version,
-                   **PBR_ENV)
-        proc = subprocess.run(
-            [sys.executable, '-m', 'build', '--sdist', '--wheel',
-             '--outdir', str(outdir), str(tree)], env=env,
-            capture_output=True, text=True)
-        if proc.returncode:
-            raise QueueError(f'building packages failed:\n'
-                             f'{(proc.stdout + proc.stderr)[-3000:]}')
-        version = self.pin.local_version
-        built = [outdir / f'{self.pin.name}-{version}-py3-none-any.whl',
-                 outdir / f'{self.pin.name}-{version}.tar.gz']
-        missing = [str(p) for p in built if not p.exists()]
-        if missing:
-            raise QueueError(f'build did not produce {", ".join(missing)}')
-        return built
+        return self._build(tree, outdir, self.pin.name, 'packages')
 
     def dist_plugin(self, directory, outdir):
         """Build the wheel and sdist of one of PLUGINS into ``outdir``.
@@ -596,20 +578,26 @@ class Queue:
         The version is the patched packages' own (upstream.toml), so a
         release of the queue names one set of packages.
         """
-        source = self.root / directory
-        prefix = PLUGINS[directory]
-        outdir = pathlib.Path(outdir)
+        return self._build(self.root / directory, pathlib.Path(outdir),
+                           PLUGINS[directory], directory,
+                           SKIP_GIT_SDIST='1')
+
+    def _build(self, source, outdir, prefix, what, **env):
+        """Build ``source``'s wheel and sdist, versioned from the pin.
+
+        :returns: [wheel, sdist] paths in ``outdir``
+        """
         outdir.mkdir(parents=True, exist_ok=True)
         for old in outdir.glob(f'{prefix}-*'):
             old.unlink()
         env = dict(os.environ, PBR_VERSION=self.pin.local_version,
-                   SKIP_GIT_SDIST='1', **PBR_ENV)
+                   **PBR_ENV, **env)
         proc = subprocess.run(
             [sys.executable, '-m', 'build', '--sdist', '--wheel',
              '--outdir', str(outdir), str(source)], env=env,
             capture_output=True, text=True)
         if proc.returncode:
-            raise QueueError(f'building {directory} failed:\n'
+            raise QueueError(f'building {what} failed:\n'
                              f'{(proc.stdout + proc.stderr)[-3000:]}')
         version = self.pin.local_version
         built = [outdir / f'{prefix}-{version}-py3-none-any.whl',

@@ -166,12 +166,17 @@ def heal_resources(instance, resources):
     adjusted server runs at the sizes its record says. Changes
     ``resources`` ({class: amount}) in place.
     """
-    flavor = instance.flavor
-    if not sizing.has_minimum(flavor):
+    try:
+        if not sizing.has_minimum(instance.flavor):
+            return
+        if not instance.obj_attr_is_set('system_metadata'):
+            instance.obj_load_attr('system_metadata')
+        sizes = sizing.live(instance)
+    except Exception:
+        # never make heal_allocations fail: it heals from the flavor then
+        LOG.exception('Cannot read the size the server runs at; healing '
+                      'its allocation from its flavor', instance=instance)
         return
-    if not instance.obj_attr_is_set('system_metadata'):
-        instance.obj_load_attr('system_metadata')
-    sizes = sizing.live(instance)
     for rc, field in (('VCPU', 'vcpus'), ('MEMORY_MB', 'memory_mb')):
         if rc in resources:
             resources[rc] = sizes[field]

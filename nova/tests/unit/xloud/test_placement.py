@@ -360,3 +360,38 @@ class FollowGuestTestCase(_Base):
             self.context, instance, mock.ANY, mock.ANY)
         self.assertIsInstance(mock_fault.call_args.args[2],
                               placement.XloudHostFull)
+
+
+class HealResourcesTestCase(test.NoDBTestCase):
+
+    def _instance(self, system_metadata, **extra_specs):
+        flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                                extra_specs=extra_specs)
+        return objects.Instance(uuid=uuids.instance, flavor=flavor,
+                                system_metadata=system_metadata)
+
+    def test_heals_at_the_live_size(self):
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            minimum_cpu='1', minimum_memory='512')
+        resources = {'VCPU': 1, 'MEMORY_MB': 512, 'DISK_GB': 1}
+        placement.heal_resources(instance, resources)
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 512, 'DISK_GB': 1},
+                         resources)
+
+    def test_plain_flavor_is_left_alone(self):
+        resources = {'VCPU': 4, 'MEMORY_MB': 2048}
+        placement.heal_resources(self._instance({}), resources)
+        self.assertEqual({'VCPU': 4, 'MEMORY_MB': 2048}, resources)
+
+    @mock.patch.object(placement.LOG, 'exception')
+    def test_never_fails_heal_allocations(self, mock_log):
+        instance = objects.Instance(
+            uuid=uuids.instance,
+            flavor=objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                                  extra_specs={'minimum_cpu': '1'}))
+        resources = {'VCPU': 1, 'MEMORY_MB': 2048}
+        # no system_metadata, and nothing to load it from
+        placement.heal_resources(instance, resources)
+        self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048}, resources)
+        mock_log.assert_called_once()

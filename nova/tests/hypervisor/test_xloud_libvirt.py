@@ -212,6 +212,11 @@ class MemoryLimitTest(base.RealLibvirtTestCase):
         instance = self.instance()
         self.boot(instance)
         limit = self.limit_kib(self.MIN_MEMORY_MB)
+        # what the driver reads back right after the boot (follow_guest
+        # sizes the allocation from it): the size the limit holds the
+        # guest to, even while the balloon is still on its way down
+        self.assertEqual(self.MIN_MEMORY_MB,
+                         self.driver.xloud_sizes(instance)['memory_mb'])
         # in the definition, for every later start, and on QEMU's cgroup
         self.assertEqual(limit, self.hard_limit(instance, inactive=True))
         self.assertEqual(limit, self.hard_limit(instance))

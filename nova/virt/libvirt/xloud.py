@@ -30,6 +30,7 @@ balloon has shrunk.
 
 import time
 
+from lxml import etree
 from oslo_log import log as logging
 from oslo_utils import units
 
@@ -174,11 +175,22 @@ def sizes(guest):
 
     Read from libvirt: the running guest's live vCPU count and current
     memory, or a stopped guest's definition. Memory is rounded up to whole
-    MiB, so a balloon still on its way down is never counted short.
+    MiB. Right after a boot the balloon is still on its way down to its
+    target; where the guest's QEMU has a hard limit, the guest cannot use
+    more than the limit leaves it, and that is what counts.
     """
-    conf = _config(guest, guest.is_active())
+    running = guest.is_active()
+    xml = guest.get_xml_desc(dump_inactive=not running)
+    conf = vconfig.LibvirtConfigGuest()
+    conf.parse_str(xml)
+    memory_mb = _memory_mb(conf)
+    limit = etree.fromstring(xml).find('./memtune/hard_limit')
+    if (running and limit is not None and
+            limit.get('unit', 'KiB') == 'KiB'):
+        held_to = int(limit.text) // units.Ki - CONF.xloud.memory_overhead_mb
+        memory_mb = min(memory_mb, held_to)
     return {'vcpus': conf.vcpus_current or conf.vcpus,
-            'memory_mb': _memory_mb(conf)}
+            'memory_mb': memory_mb}
 
 
 def _memory_mb(conf):

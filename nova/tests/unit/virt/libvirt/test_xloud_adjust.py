@@ -336,3 +336,50 @@ class MemoryLimitTestCase(_Base):
         self.instance.system_metadata['image_hw_mem_page_size'] = 'large'
         self._adjust(2048)
         self.domain.setMemoryParameters.assert_not_called()
+
+
+class SizesTestCase(test.NoDBTestCase):
+    """What the driver reads back to resolve and follow a guest."""
+
+    XML = """<domain type='kvm'>
+  <name>instance-1</name>
+  <memory unit='KiB'>2097152</memory>
+  <currentMemory unit='KiB'>%(current)d</currentMemory>
+  <vcpu placement='static' current='2'>4</vcpu>
+  %(memtune)s
+</domain>"""
+
+    def _sizes(self, current_kib, limit_kib=None, running=True):
+        memtune = ('<memtune><hard_limit unit="KiB">%d</hard_limit>'
+                   '</memtune>' % limit_kib) if limit_kib else ''
+        guest = mock.Mock()
+        guest.is_active.return_value = running
+        guest.get_xml_desc.return_value = self.XML % {
+            'current': current_kib, 'memtune': memtune}
+        result = xloud.sizes(guest)
+        guest.get_xml_desc.assert_called_once_with(dump_inactive=not running)
+        return result
+
+    def test_running(self):
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         self._sizes(1024 * 1024))
+
+    def test_balloon_still_inflating_after_boot(self):
+        # the balloon is still at 1024 MiB on its way to 512, but the hard
+        # limit (512 + the 256 MiB overhead) already holds the guest there
+        self.flags(memory_overhead_mb=256, group='xloud')
+        self.assertEqual({'vcpus': 2, 'memory_mb': 512},
+                         self._sizes(1024 * 1024, limit_kib=768 * 1024))
+
+    def test_limit_above_the_balloon(self):
+        self.flags(memory_overhead_mb=256, group='xloud')
+        self.assertEqual({'vcpus': 2, 'memory_mb': 512},
+                         self._sizes(512 * 1024, limit_kib=1024 * 1024))
+
+    def test_stopped_guest_is_its_definition(self):
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         self._sizes(1024 * 1024, limit_kib=768 * 1024,
+                                     running=False))
+
+    def test_rounded_up_to_whole_mib(self):
+        self.assertEqual(513, self._sizes(512 * 1024 + 1)['memory_mb'])

@@ -16,8 +16,13 @@
 The repository holds only what XLoud wrote: new files (the *overlay*, under
 ``nova/``, ``doc/``, ``api-ref/`` and ``releasenotes/``) and one patch per
 upstream file we must edit (``patches/<upstream path>.patch``).  This tool
-turns that, plus the pinned upstream sdist, into a patched tree and into
+turns that, plus a pinned upstream sdist, into a patched tree and into
 packages, and turns edits made in the tree back into patches.
+
+One series serves every release ``upstream.toml`` pins. Where a release
+needs a hunk of its own, ``overrides/<release>/<upstream path>.patch``
+replaces that one patch for that release and nothing else; ``port`` writes
+them.
 
 Only the standard library is used, so the tool runs before any virtualenv
 exists.
@@ -51,6 +56,19 @@ COPY_WINDOW = 12
 #: (empty ``__init__.py`` and the like).
 COPY_MIN_LINES = 4
 TESTS_MAP = 'upstream-tests.txt'
+#: Per-release replacements of single patches: <dir>/<release>/<path>.patch
+OVERRIDES = 'overrides'
+#: The first line of an override's header: which patch it ports, and the
+#: sha256 (12 digits) of that patch when it was ported.
+PORT_LINE = '# Port of {patch} ({digest}) to {name} {version}.'
+PORT_RE = re.compile(r'^# Port of (\S+) \(([0-9a-f]{12})\) to .*$', re.M)
+#: What an override says when only the context of the series' change
+#: differs in its release, which "check" then proves.
+SAME_CHANGE = ('# The same lines change as in the series; only their '
+               'context differs\n# in this release.\n')
+#: Upstream paths of the driver: where a release's patches change them
+#: otherwise than the series, the real-hypervisor suite runs there too.
+DRIVER_PATHS = ('nova/virt/',)
 #: In TESTS_MAP, a stage of "make check" that proves a patched file no unit
 #: test covers, such as a documentation index that only a doc build reads.
 STAGE_TESTS = {'@docs': 'the docs stage: sphinx-build -W of the tree'}
@@ -80,6 +98,8 @@ class Pin:
     version: str
     sha256: str
     release: int
+    series: str = ''
+    default: bool = True
 
     @property
     def local_version(self):
@@ -89,17 +109,52 @@ class Pin:
     def sdist_name(self):
         return f'{self.name}-{self.version}.tar.gz'
 
+    @property
+    def constraints(self):
+        """The constraints file of this release, relative to the root."""
+        return f'constraints/{self.version}.txt'
 
-def load_pin(root):
+
+def load_pins(root):
+    """Every pinned release, newest first: [Pin]; the default first."""
     path = pathlib.Path(root) / 'upstream.toml'
     try:
         with open(path, 'rb') as f:
             data = tomllib.load(f)
         up = data['upstream']
-        return Pin(up['name'], up['version'], up['sha256'].lower(),
-                   int(data['xloud']['release']))
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError) as e:
-        raise QueueError(f'{path}: cannot read the upstream pin: {e}')
+        release = int(data['xloud']['release'])
+        default = up['default']
+        pins = [Pin(up['name'], version, rel['sha256'].lower(), release,
+                    rel.get('series', ''), version == default)
+                for version, rel in data['releases'].items()]
+    except (OSError, KeyError, ValueError, TypeError, AttributeError,
+            tomllib.TOMLDecodeError) as e:
+        raise QueueError(f'{path}: cannot read the upstream pins: {e}')
+    if default not in {p.version for p in pins}:
+        raise QueueError(f'{path}: the default release {default} is not '
+                         f'one of [releases]')
+    return sorted(pins, key=lambda p: not p.default)
+
+
+def load_pin(root, version=None):
+    """The pin of ``version``, or of $NOVA, or the default release."""
+    pins = load_pins(root)
+    version = version or os.environ.get('NOVA') or pins[0].version
+    for pin in pins:
+        if pin.version == version:
+            return pin
+    raise QueueError(f'nova {version} is not supported; upstream.toml pins '
+                     f'{", ".join(p.version for p in pins)}')
+
+
+def change_lines(diff):
+    """The lines a diff removes and adds, without their context."""
+    return [line for line in diff.splitlines()
+            if line[:1] in '+-' and not line.startswith(('+++', '---'))]
+
+
+def digest(path):
+    return sha256_of(path)[:12]
 
 
 def sha256_of(path):
@@ -239,10 +294,40 @@ class Queue:
         return [n for n in self.repo_files()
                 if n.split('/', 1)[0] in OVERLAY_DIRS]
 
-    def patches(self):
-        """(patch path, upstream path) pairs, in the fixed apply order."""
+    def base_patches(self):
+        """The series: (patch path, upstream path), in the apply order."""
         return [(p, p.relative_to(self.patch_dir).as_posix()[:-len('.patch')])
                 for p in sorted(self.patch_dir.rglob('*.patch'))]
+
+    @property
+    def override_dir(self):
+        return self.root / OVERRIDES / self.pin.version
+
+    def overrides(self):
+        """This release's overrides: upstream path -> patch path."""
+        return {p.relative_to(self.override_dir).as_posix()[:-len('.patch')]:
+                p for p in sorted(self.override_dir.rglob('*.patch'))}
+
+    def patches(self):
+        """What this release applies: the series, with its overrides.
+
+        An override changes the file of the patch it replaces, or, where
+        the release keeps that content in another file (entry points in
+        setup.cfg rather than pyproject.toml), that file.
+        """
+        overrides = self.overrides()
+        out = []
+        for patch, target in self.base_patches():
+            if target in overrides:
+                patch = overrides[target]
+                try:
+                    changed = parse_patch(patch.read_text())[2]
+                except QueueError:
+                    changed = set()
+                if len(changed) == 1:
+                    target = changed.pop()
+            out.append((patch, target))
+        return out
 
     def tests_map(self):
         """Upstream file -> upstream unit-test modules covering it."""
@@ -268,8 +353,14 @@ class Queue:
 
     # -- applying patches --------------------------------------------------
 
-    def apply_patch(self, patch, target, tree, keep_rejects=False):
-        """Apply one patch in ``tree``; return a list of error lines."""
+    def apply_patch(self, patch, target, tree, keep_rejects=False,
+                    fuzz=False):
+        """Apply one patch in ``tree``; return a list of error lines.
+
+        With ``fuzz``, a patch that does not apply as it is is applied
+        again to the untouched file with one line of context ("git apply
+        -C1"), and what that takes is reported as "fuzz: ..." lines.
+        """
         try:
             header, _, targets, hunks = parse_patch(patch.read_text())
         except QueueError as e:
@@ -277,12 +368,18 @@ class Queue:
         if targets != {target}:
             return [f'{self._rel(patch)}: must change exactly {target}, '
                     f'but changes {", ".join(sorted(targets)) or "nothing"}']
-        if not (pathlib.Path(tree) / target).is_file():
+        path = pathlib.Path(tree) / target
+        if not path.is_file():
             return [f'{self._rel(patch)}: upstream has no file {target}']
-        proc = subprocess.run(
-            ['git', 'apply', '--reject', '--verbose', '--whitespace=nowarn',
-             str(patch)], cwd=tree, capture_output=True, text=True,
-            env=dict(os.environ, LC_ALL='C'))
+        original = path.read_bytes()
+        proc = self._git_apply(patch, tree)
+        if proc.returncode and fuzz:
+            path.write_bytes(original)
+            pathlib.Path(str(path) + '.rej').unlink(missing_ok=True)
+            proc = self._git_apply(patch, tree, '-C1')
+            if proc.returncode == 0:
+                return [f'fuzz: {self._rel(patch)}: applied with one line '
+                        f'of context; review {target}']
         if proc.returncode == 0:
             return []
         rejected = [int(n) for n in re.findall(r'Rejected hunk #(\d+)',
@@ -298,6 +395,13 @@ class Queue:
                 f'({h.header}) does not apply'
                 for h in hunks if h.number in rejected]
 
+    @staticmethod
+    def _git_apply(patch, tree, *options):
+        return subprocess.run(
+            ['git', 'apply', '--reject', '--verbose', '--whitespace=nowarn',
+             *options, str(patch)], cwd=tree, capture_output=True,
+            text=True, env=dict(os.environ, LC_ALL='C'))
+
     def _rel(self, path):
         try:
             return pathlib.Path(path).relative_to(self.root).as_posix()
@@ -310,8 +414,13 @@ class Queue:
         upstream_files = upstream_files or self.upstream_files()
         return [n for n in self.overlay_files() if n in upstream_files]
 
-    def materialize(self, tree, force=False, keep_going=False):
-        """Build the patched tree as a git repository at ``tree``."""
+    def materialize(self, tree, force=False, keep_going=False, port=False):
+        """Build the patched tree as a git repository at ``tree``.
+
+        ``port`` applies the series without this release's overrides,
+        with fuzz, and keeps going: the start of a port.
+        """
+        keep_going = keep_going or port
         tree = pathlib.Path(tree)
         if (tree / '.git').exists() and not force:
             pending = self.unexported(tree)
@@ -352,9 +461,12 @@ class Queue:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.root / name, dest)
         errors = []
-        for patch, target in self.patches():
+        patches = self.base_patches() if port else self.patches()
+        for patch, target in patches:
             errors += self.apply_patch(patch, target, tree,
-                                       keep_rejects=keep_going)
+                                       keep_rejects=keep_going, fuzz=port)
+        if port:
+            return errors
         if errors:
             if keep_going:
                 hint = ('rejected hunks are left beside their files as '
@@ -408,6 +520,11 @@ class Queue:
         written and the lists say what would be.
         """
         tree = pathlib.Path(tree)
+        if not self.pin.default:
+            raise QueueError(
+                f'the series is refreshed from a tree of the default release;'
+                f' for {self.pin.version}, fix its tree and run "port '
+                f'{self.pin.version} --write"')
         if not (tree / '.git').exists():
             raise QueueError(f'{tree} is not a materialized tree; run "tree"')
         upstream = set(git('ls-tree', '-r', '--name-only', 'upstream',
@@ -534,12 +651,13 @@ class Queue:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(upstream / target, dest)
                 problems += self.apply_patch(patch, target, scratch)
+        problems += self.check_overrides()
         problems += self.copies(upstream_files)
         try:
             mapping = self.tests_map()
         except QueueError as e:
             return problems + [str(e)]
-        targets = {t for _, t in patches}
+        targets = {t for _, t in self.base_patches()}
         for target in sorted(targets - set(mapping)):
             problems.append(f'{TESTS_MAP}: patched upstream file {target} '
                             f'lists no upstream tests')
@@ -560,6 +678,141 @@ class Queue:
                                     f'test module {module}')
         return problems
 
+    def check_overrides(self):
+        """Problems with this release's overrides."""
+        if self.pin.default and self.override_dir.exists():
+            return [f'{self._rel(self.override_dir)}: the default release '
+                    f'takes the series as it is; it has no overrides']
+        problems = []
+        series = {t: p for p, t in self.base_patches()}
+        for target, path in self.overrides().items():
+            name = self._rel(path)
+            if target not in series:
+                problems.append(f'{name}: overrides no patch of the series '
+                                f'(patches/{target}.patch)')
+                continue
+            header = parse_patch(path.read_text())[0]
+            m = PORT_RE.search(header)
+            if not m:
+                problems.append(f'{name}: the header must start "' +
+                                PORT_LINE.format(
+                                    patch=self._rel(series[target]),
+                                    digest='<sha256[:12]>',
+                                    name=self.pin.name,
+                                    version=self.pin.version) + '"')
+            elif m.group(2) != digest(series[target]):
+                problems.append(
+                    f'{name}: stale: {self._rel(series[target])} changed '
+                    f'since it was ported; run "patchq port '
+                    f'{self.pin.version}" and "--write" again')
+            if HEADER_PLACEHOLDER in header:
+                problems.append(f'{name}: the header must say why '
+                                f'{self.pin.version} needs its own hunks')
+        return problems
+
+    def driver_differs(self):
+        """Driver patches this release changes otherwise than the series.
+
+        The real-hypervisor suite proves the driver on the default
+        release; a release whose driver patches differ must run it too.
+        """
+        return [t for t in self.overrides()
+                if t.startswith(DRIVER_PATHS) and not self.same_change(t)]
+
+    def same_change(self, target):
+        """Whether this release changes ``target`` as the series does."""
+        override = self.overrides().get(target)
+        if override is None:
+            return True
+        base = self.patch_dir / (target + '.patch')
+        return (change_lines(parse_patch(override.read_text())[1]) ==
+                change_lines(parse_patch(base.read_text())[1]))
+
+    def port_write(self, tree):
+        """Write this release's overrides from a ported tree.
+
+        A patched file gets an override when the series' patch does not
+        give it exactly: it does not apply as it is, or the tree changed
+        it otherwise. Returns (written, removed).
+        """
+        tree = pathlib.Path(tree)
+        if not (tree / '.git').exists():
+            raise QueueError(f'{tree} is not a materialized tree; run '
+                             f'"port {self.pin.version}" first')
+        rejects = sorted(str(p.relative_to(tree)) for p in tree.rglob('*.rej'))
+        if rejects:
+            raise QueueError('fix the hunks left in these files, then '
+                             'delete them: ' + ', '.join(rejects))
+        upstream = self.upstream_dir()
+        series = self.base_patches()
+        existing = self.overrides()
+        written, removed = [], []
+        with tempfile.TemporaryDirectory(prefix='patchq-') as scratch:
+            for patch, target in series:
+                dest = pathlib.Path(scratch) / target
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(upstream / target, dest)
+                clean = not self.apply_patch(patch, target, scratch)
+                if clean and dest.read_bytes() == (tree / target
+                                                   ).read_bytes():
+                    if target in existing:
+                        existing[target].unlink()
+                        removed.append(existing[target])
+                    continue
+                diff = git('diff', '--no-color', '--no-ext-diff', 'upstream',
+                           '--', target, cwd=tree)
+                path = self.override_dir / (target + '.patch')
+                if not diff:
+                    moved = self._moved(path, tree)
+                    if moved:
+                        continue
+                    raise QueueError(
+                        f'{target}: unchanged in {tree}, but the series '
+                        f'changes it; where this release keeps that content '
+                        f'in another file, write {self._rel(path)} by hand '
+                        f'as a patch of that file')
+                header = PORT_LINE.format(
+                    patch=self._rel(patch), digest=digest(patch),
+                    name=self.pin.name, version=self.pin.version) + '\n'
+                old = (PORT_RE.sub('', parse_patch(path.read_text())[0])
+                       if path.exists() else '')
+                old = '\n'.join(line for line in old.splitlines()
+                                 if line.strip())
+                same = change_lines(diff) == change_lines(
+                    parse_patch(patch.read_text())[1])
+                if same:
+                    header += SAME_CHANGE
+                elif old and old + '\n' != SAME_CHANGE:
+                    header += old + '\n'
+                else:
+                    header += HEADER_PLACEHOLDER + '\n'
+                text = header + diff
+                if not path.exists() or path.read_text() != text:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text)
+                    written.append(path)
+        for directory in sorted(self.override_dir.rglob('*'), reverse=True):
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+        return written, removed
+
+    def _moved(self, override, tree):
+        """Whether a hand-written override of another file holds ``tree``.
+
+        That is an override whose diff changes a file other than its
+        patch's, exactly as the tree does.
+        """
+        if not override.exists():
+            return False
+        _, diff, changed, _ = parse_patch(override.read_text())
+        if len(changed) != 1:
+            return False
+        other = next(iter(changed))
+        return override.relative_to(self.override_dir).as_posix() != (
+            other + '.patch') and diff == git(
+                'diff', '--no-color', '--no-ext-diff', 'upstream', '--',
+                other, cwd=tree)
+
     def dist(self, tree, outdir):
         """Build the wheel and sdist of the tree into ``outdir``."""
         tree = pathlib.Path(tree)
@@ -578,20 +831,29 @@ class Queue:
         The version is the patched packages' own (upstream.toml), so a
         release of the queue names one set of packages.
         """
+        default = load_pins(self.root)[0]
         return self._build(self.root / directory, pathlib.Path(outdir),
                            PLUGINS[directory], directory,
+                           version=default.local_version, shared=True,
                            SKIP_GIT_SDIST='1')
 
-    def _build(self, source, outdir, prefix, what, **env):
+    def _build(self, source, outdir, prefix, what, version=None,
+               shared=False, **env):
         """Build ``source``'s wheel and sdist, versioned from the pin.
+
+        Earlier builds of the same upstream release are replaced, and
+        other releases' packages stay beside them; a ``shared`` package
+        (one for every release) replaces all its earlier builds.
 
         :returns: [wheel, sdist] paths in ``outdir``
         """
+        version = version or self.pin.local_version
         outdir.mkdir(parents=True, exist_ok=True)
-        for old in outdir.glob(f'{prefix}-*'):
+        earlier = f'{prefix}-*' if shared else (
+            f'{prefix}-{version.split("+")[0]}+*')
+        for old in outdir.glob(earlier):
             old.unlink()
-        env = dict(os.environ, PBR_VERSION=self.pin.local_version,
-                   **PBR_ENV, **env)
+        env = dict(os.environ, PBR_VERSION=version, **PBR_ENV, **env)
         proc = subprocess.run(
             [sys.executable, '-m', 'build', '--sdist', '--wheel',
              '--outdir', str(outdir), str(source)], env=env,
@@ -599,7 +861,6 @@ class Queue:
         if proc.returncode:
             raise QueueError(f'building {what} failed:\n'
                              f'{(proc.stdout + proc.stderr)[-3000:]}')
-        version = self.pin.local_version
         built = [outdir / f'{prefix}-{version}-py3-none-any.whl',
                  outdir / f'{prefix}-{version}.tar.gz']
         missing = [str(p) for p in built if not p.exists()]
@@ -608,13 +869,90 @@ class Queue:
         return built
 
 
+def add_pin(root, pin):
+    """Add ``pin`` to upstream.toml's [releases], keeping the file as is."""
+    path = pathlib.Path(root) / 'upstream.toml'
+    text = path.read_text()
+    if not text.endswith('\n'):
+        text += '\n'
+    text += (f'\n[releases."{pin.version}"]\n'
+             f'series = "{pin.series}"\n'
+             f'sha256 = "{pin.sha256}"\n')
+    path.write_text(text)
+
+
+def unpinned(root, version):
+    """A Queue for a release upstream.toml does not pin (yet)."""
+    default = load_pins(root)[0]
+    pin = dataclasses.replace(default, version=version, sha256='',
+                              series='', default=False)
+    queue = Queue(root, pin=pin)
+    sdist = queue.cache / pin.sdist_name
+    try:
+        queue.fetch()
+    except QueueError:
+        if not sdist.exists():
+            raise
+    queue.pin = dataclasses.replace(pin, sha256=sha256_of(sdist))
+    return queue
+
+
+def port(root, version, tree, write=False):
+    """The "port" command; returns the exit status."""
+    pins = {p.version: p for p in load_pins(root)}
+    queue = (Queue(root, pin=pins[version]) if version in pins
+             else unpinned(root, version))
+    pin = queue.pin
+    if not write:
+        lines = queue.materialize(tree, force=True, port=True)
+        fuzz = [x[len('fuzz: '):] for x in lines if x.startswith('fuzz: ')]
+        failed = [x for x in lines if not x.startswith('fuzz: ')]
+        print(f'{tree}: {pin.name} {pin.version} (sha256 {pin.sha256}) + '
+              f'the series, without overrides')
+        for x in fuzz:
+            print(f'  applied with fuzz: {x}')
+        for x in failed:
+            print(f'  FAILED: {x}')
+        print(f'{len(queue.base_patches())} patches: {len(fuzz)} applied '
+              f'with fuzz, {len(failed)} hunks failed.')
+        print(f'Fix each failed hunk in {tree} (its *.rej beside it; '
+              f'delete the .rej), review the fuzzy ones, then run '
+              f'"patchq port {version} --write".')
+        return 0
+    written, removed = queue.port_write(tree)
+    for path in written:
+        print(f'wrote {queue._rel(path)}')
+    for path in removed:
+        print(f'removed {queue._rel(path)} (the series applies as it is)')
+    if version not in pins:
+        add_pin(root, pin)
+        print(f'pinned {pin.version} in upstream.toml (sha256 {pin.sha256});'
+              f' set its series there')
+    if any(HEADER_PLACEHOLDER in p.read_text() for p in written):
+        print('overrides that change other lines than the series have a '
+              'placeholder header: say why', file=sys.stderr)
+    if not pathlib.Path(root, pin.constraints).exists():
+        print(f'{pin.constraints} is missing: derive it as the README says',
+              file=sys.stderr)
+    return 0
+
+
+def default_tree(pin):
+    """build/tree for the default release, build/tree-<version> else."""
+    return 'build/tree' if pin.default else f'build/tree-{pin.version}'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='patchq', description=__doc__.split('\n\n')[0],
         epilog='Run "%(prog)s COMMAND --help" for the options of a command.')
     parser.add_argument('--root', default=str(ROOT),
                         help='the repository (default: %(default)s)')
+    parser.add_argument('--release', metavar='VERSION',
+                        help='the pinned nova release to work on (default: '
+                        '$NOVA, else the default release of upstream.toml)')
     sub = parser.add_subparsers(dest='command', required=True)
+    tree_help = 'default: build/tree, or build/tree-<release> for another'
 
     p = sub.add_parser('fetch', help='download and verify the upstream sdist',
                        description='Download the pinned upstream sdist into '
@@ -622,14 +960,12 @@ def main(argv=None):
     p = sub.add_parser(
         'tree', help='materialize the patched tree',
         description='Unpack upstream into TREE as a git repository (commit '
-        'tagged "upstream"), overlay the new files, apply patches/ in '
-        'sorted order and commit (tag "xloud").')
-    p.add_argument('--tree', default='build/tree', help='default: %(default)s')
+        'tagged "upstream"), overlay the new files, apply the series '
+        '(patches/, with the release\'s overrides/) in sorted order and '
+        'commit (tag "xloud").')
+    p.add_argument('--tree', help=tree_help)
     p.add_argument('--force', action='store_true',
                    help='discard uncommitted edits in an existing tree')
-    p.add_argument('--upstream-version', metavar='VERSION',
-                   help='try the queue against another upstream release; '
-                   'its hash is printed, not verified')
     p.add_argument('--keep-going', action='store_true',
                    help='apply every hunk that applies and leave *.rej '
                    'files for the rest')
@@ -637,54 +973,68 @@ def main(argv=None):
         'refresh', help='regenerate patches/ from the tree',
         description='Write one patch per changed upstream file from the '
         "tree's diff against its upstream commit, keeping each patch's "
-        'header; delete patches that became empty.')
-    p.add_argument('--tree', default='build/tree', help='default: %(default)s')
+        'header; delete patches that became empty. Only for the default '
+        'release; other releases take "port --write".')
+    p.add_argument('--tree', help=tree_help)
     p = sub.add_parser(
-        'check', help='check the queue is sound',
-        description='Check that every patch applies to pristine upstream '
-        'and has a header and upstream tests, that no overlay file has an '
+        'check', help='check the queue is sound on every release',
+        description='For every pinned release: check that every patch (or '
+        'its override) applies to pristine upstream and has a header and '
+        'upstream tests, that overrides are current and driver overrides '
+        'change what the series changes, that no overlay file has an '
         'upstream path, and that no committed file copies upstream.')
+    p = sub.add_parser(
+        'port', help='port the queue to another release',
+        description='Without --write: unpack VERSION into TREE (default '
+        'build/port-VERSION) and apply the series to it, with fuzz where '
+        'a hunk does not apply as it is; list each hunk that fails (its '
+        '*.rej is left beside the file). Fix those in TREE, then run with '
+        '--write: it writes overrides/VERSION/ for every patch the series '
+        'does not give exactly, and pins VERSION in upstream.toml.')
+    p.add_argument('version', metavar='VERSION')
+    p.add_argument('--tree', help='default: build/port-VERSION')
+    p.add_argument('--write', action='store_true',
+                   help='write the overrides from the fixed TREE')
     p = sub.add_parser(
         'dist', help='build the patched wheel and sdist, and the plugin\'s',
         description='Build nova-<version>+xloud.N wheel and sdist from the '
         'materialized tree, and the wheel and sdist of the OpenStackClient '
         'plugin (xloud-osc/) at the same version (needs the "build" '
         'package).')
-    p.add_argument('--tree', default='build/tree', help='default: %(default)s')
+    p.add_argument('--tree', help=tree_help)
     p.add_argument('--outdir', default='dist', help='default: %(default)s')
-    p = sub.add_parser('version', help='print the local version',
-                       description='Print <upstream version>+xloud.N.')
+    sub.add_parser('version', help='print the local version',
+                   description='Print <upstream version>+xloud.N.')
+    sub.add_parser('releases', help='list the pinned releases',
+                   description='Print the pinned releases, the default '
+                   'first, one per line.')
 
     args = parser.parse_args(argv)
     root = pathlib.Path(args.root).resolve()
     try:
-        pin = load_pin(root)
-        cache = None
-        if getattr(args, 'upstream_version', None):
-            pin = dataclasses.replace(pin, version=args.upstream_version)
-            queue = Queue(root, pin=pin, cache=cache)
-            sdist = queue.cache / pin.sdist_name
-            try:
-                queue.fetch()
-            except QueueError:
-                if not sdist.exists():
-                    raise
-                # Not pinned, so a mismatch is expected: report the hash.
-            pin = dataclasses.replace(pin, sha256=sha256_of(sdist))
-            print(f'trying {sdist.name} (sha256 {pin.sha256}, not pinned)')
-        queue = Queue(root, pin=pin, cache=cache)
+        if args.command == 'port':
+            tree = root / (args.tree or f'build/port-{args.version}')
+            return port(root, args.version, tree, write=args.write)
+        pin = load_pin(root, args.release)
+        queue = Queue(root, pin=pin)
+        tree = root / (getattr(args, 'tree', None) or default_tree(pin))
         if args.command == 'fetch':
             print(queue.fetch())
         elif args.command == 'version':
             print(pin.local_version)
+        elif args.command == 'releases':
+            for p in load_pins(root):
+                print(p.version)
         elif args.command == 'tree':
-            tree = queue.materialize(root / args.tree, force=args.force,
-                                     keep_going=args.keep_going)
+            queue.materialize(tree, force=args.force,
+                              keep_going=args.keep_going)
+            overrides = len(queue.overrides())
             print(f'{tree}: {pin.name} {pin.version} + '
                   f'{len(queue.overlay_files())} new files + '
-                  f'{len(queue.patches())} patches')
+                  f'{len(queue.patches())} patches'
+                  + (f' ({overrides} overridden)' if overrides else ''))
         elif args.command == 'refresh':
-            written, removed, warnings = queue.refresh(root / args.tree)
+            written, removed, warnings = queue.refresh(tree)
             for path in written:
                 print(f'wrote {queue._rel(path)}')
             for path in removed:
@@ -697,17 +1047,27 @@ def main(argv=None):
                 print('new patches have a placeholder header: say why '
                       'each upstream file must change', file=sys.stderr)
         elif args.command == 'check':
-            problems = queue.check()
-            for p in problems:
-                print(p, file=sys.stderr)
-            if problems:
+            failed = False
+            for pin in load_pins(root):
+                queue = Queue(root, pin=pin)
+                problems = queue.check()
+                for p in problems:
+                    print(f'{pin.version}: {p}', file=sys.stderr)
+                failed = failed or bool(problems)
+                if problems:
+                    continue
+                overrides = queue.overrides()
+                same = sum(queue.same_change(t) for t in overrides)
+                print(f'ok: {pin.name} {pin.version}: '
+                      f'{len(queue.patches())} patches apply '
+                      f'({len(overrides)} overridden, {same} of them the '
+                      f'same change in other context); '
+                      f'{len(queue.overlay_files())} overlay files, none '
+                      f'with an upstream path; no file copies upstream')
+            if failed:
                 return 1
-            print(f'ok: {len(queue.patches())} patches apply to '
-                  f'{pin.name} {pin.version}; '
-                  f'{len(queue.overlay_files())} overlay files, none with '
-                  f'an upstream path; no file copies upstream')
         elif args.command == 'dist':
-            built = queue.dist(root / args.tree, root / args.outdir)
+            built = queue.dist(tree, root / args.outdir)
             for directory in PLUGINS:
                 built += queue.dist_plugin(directory, root / args.outdir)
             for path in built:

@@ -69,19 +69,28 @@ class QueueTestCase(unittest.TestCase):
         cache.mkdir(parents=True)
         sdist = make_sdist(cache)
         self.sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        self.write('upstream.toml', f'''\
-            [upstream]
-            name = "nova"
-            version = "1.0.0"
-            sha256 = "{self.sha}"
-            [xloud]
-            release = 7
-            ''')
+        self.pins = {'1.0.0': self.sha}
+        self.write_pins()
         self.write('.gitignore', '/build/\n/.cache/\n/dist/\n')
         self.write('nova/xloud.py', 'VALUE = 1\n')
         run('git', 'init', '-q', cwd=self.root)
         self.queue = patchq.Queue(self.root)
         self.tree = self.root / 'build' / 'tree'
+
+    def write_pins(self, default='1.0.0'):
+        releases = ''.join(f'[releases."{v}"]\nsha256 = "{sha}"\n'
+                           for v, sha in self.pins.items())
+        (self.root / 'upstream.toml').write_text(
+            f'[upstream]\nname = "nova"\ndefault = "{default}"\n'
+            f'[xloud]\nrelease = 7\n' + releases)
+
+    def add_release(self, version, files):
+        sdist = make_sdist(self.root / '.cache' / 'upstream',
+                           version=version, files=files)
+        self.pins[version] = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        self.write_pins()
+        return patchq.Queue(self.root, pin=patchq.load_pin(self.root,
+                                                           version))
 
     def write(self, rel, text):
         path = self.root / rel
@@ -122,14 +131,8 @@ class TestPin(QueueTestCase):
                          self.queue.fetch())
 
     def test_fetch_hash_mismatch_names_both(self):
-        self.write('upstream.toml', '''\
-            [upstream]
-            name = "nova"
-            version = "1.0.0"
-            sha256 = "00ff"
-            [xloud]
-            release = 7
-            ''')
+        self.pins['1.0.0'] = '00ff'
+        self.write_pins()
         rc, out, err = self.main('fetch')
         self.assertEqual(1, rc)
         self.assertIn('sha256 mismatch', err)
@@ -337,7 +340,7 @@ class TestCheck(QueueTestCase):
         self.add_patch()
         rc, out, err = self.main('check')
         self.assertEqual(0, rc, err)
-        self.assertIn('ok: 1 patches apply', out)
+        self.assertIn('ok: nova 1.0.0: 1 patches apply', out)
 
     def test_whole_file_copy(self):
         self.write('doc/readme-copy.txt', UPSTREAM['README.rst'])
@@ -387,6 +390,135 @@ class TestCheck(QueueTestCase):
                           'stage @nope (known: @docs)'], self.queue.check())
 
 
+#: Release 0.9.0 of the fake upstream: two lines of pyproject.toml
+#: differ, and nova/big.py is the same.
+OLDER = dict(UPSTREAM, **{
+    'pyproject.toml': '[entry-points]\n' + ''.join(
+        f'ep{i} = "old{i}"\n' if i in (2, 6) else f'ep{i} = "mod{i}"\n'
+        for i in range(10))})
+
+
+class TestReleases(QueueTestCase):
+
+    def test_default_and_named_release(self):
+        older = self.add_release('0.9.0', OLDER)
+        self.assertEqual('0.9.0+xloud.7', older.pin.local_version)
+        self.assertFalse(older.pin.default)
+        self.assertEqual('constraints/0.9.0.txt', older.pin.constraints)
+        self.assertEqual((0, '1.0.0\n0.9.0\n', ''), self.main('releases'))
+        self.assertEqual((0, '0.9.0+xloud.7\n', ''),
+                         self.main('--release', '0.9.0', 'version'))
+        with mock.patch.dict(patchq.os.environ, NOVA='0.9.0'):
+            self.assertEqual('0.9.0', patchq.load_pin(self.root).version)
+
+    def test_unsupported_release_names_the_supported(self):
+        rc, out, err = self.main('--release', '2.0.0', 'version')
+        self.assertEqual(1, rc)
+        self.assertIn('nova 2.0.0 is not supported; upstream.toml pins '
+                      '1.0.0', err)
+
+    def test_port_writes_override_and_check_proves_it(self):
+        self.add_patch()
+        older = self.add_release('0.9.0', OLDER)
+        self.assertIn('hunk #1', self.main('check')[2])
+        tree = self.root / 'build' / 'port'
+        rc, out, err = self.main('port', '0.9.0', '--tree', str(tree))
+        self.assertEqual(0, rc, err)
+        self.assertIn('applied with fuzz', out)  # one line of context fits
+        rc, out, err = self.main('port', '0.9.0', '--tree', str(tree),
+                                 '--write')
+        self.assertEqual(0, rc, err)
+        override = self.root / 'overrides/0.9.0/pyproject.toml.patch'
+        self.assertIn('wrote overrides/0.9.0/pyproject.toml.patch', out)
+        self.assertTrue(override.read_text().startswith(
+            '# Port of patches/pyproject.toml.patch ('))
+        self.assertIn(patchq.SAME_CHANGE, override.read_text())
+        rc, out, err = self.main('check')
+        self.assertEqual(0, rc, err)
+        self.assertIn('ok: nova 0.9.0: 1 patches apply (1 overridden, 1 of '
+                      'them the same change', out)
+        self.assertEqual([], older.driver_differs())
+        older.materialize(self.root / 'build' / 'older')
+        self.assertIn('ep_new = "new"\n',
+                      (self.root / 'build/older/pyproject.toml').read_text())
+
+    def test_stale_override_is_reported(self):
+        patch = self.add_patch()
+        self.add_release('0.9.0', OLDER)
+        tree = self.root / 'build' / 'port'
+        self.main('port', '0.9.0', '--tree', str(tree))
+        self.main('port', '0.9.0', '--tree', str(tree), '--write')
+        patch.write_text(patch.read_text().replace('ep_new', 'ep_newer'))
+        rc, out, err = self.main('check')
+        self.assertEqual(1, rc)
+        self.assertIn('0.9.0: overrides/0.9.0/pyproject.toml.patch: stale: '
+                      'patches/pyproject.toml.patch changed', err)
+
+    def test_other_change_needs_a_reason(self):
+        self.add_patch()
+        self.add_release('0.9.0', OLDER)
+        tree = self.root / 'build' / 'port'
+        self.main('port', '0.9.0', '--tree', str(tree))
+        pyproject = tree / 'pyproject.toml'
+        pyproject.write_text(pyproject.read_text().replace(
+            'ep_new = "new"', 'ep_new = "other"'))
+        self.main('port', '0.9.0', '--tree', str(tree), '--write')
+        rc, out, err = self.main('check')
+        self.assertEqual(1, rc)
+        self.assertIn('must say why 0.9.0 needs its own hunks', err)
+
+    def test_failed_hunk_blocks_write_until_fixed(self):
+        self.add_patch(after='ep5 = "mod5"\n')
+        self.add_release('0.9.0', OLDER)
+        tree = self.root / 'build' / 'port'
+        rc, out, err = self.main('port', '0.9.0', '--tree', str(tree))
+        self.assertIn('FAILED: patches/pyproject.toml.patch: '
+                      'pyproject.toml: hunk #1', out)
+        rc, out, err = self.main('port', '0.9.0', '--tree', str(tree),
+                                 '--write')
+        self.assertEqual(1, rc)
+        self.assertIn('pyproject.toml.rej', err)
+
+    def test_port_pins_a_new_release(self):
+        self.add_patch()
+        make_sdist(self.root / '.cache' / 'upstream', version='1.1.0')
+        tree = self.root / 'build' / 'port'
+        self.main('port', '1.1.0', '--tree', str(tree))
+        rc, out, err = self.main('port', '1.1.0', '--tree', str(tree),
+                                 '--write')
+        self.assertEqual(0, rc, err)
+        self.assertIn('pinned 1.1.0 in upstream.toml', out)
+        self.assertEqual(['1.0.0', '1.1.0'],
+                         [p.version for p in patchq.load_pins(self.root)])
+        self.assertFalse((self.root / 'overrides').exists())
+
+    def test_default_release_takes_no_overrides(self):
+        self.write('overrides/1.0.0/pyproject.toml.patch', 'x')
+        self.assertIn('overrides/1.0.0: the default release takes the '
+                      'series as it is; it has no overrides',
+                      self.queue.check())
+
+    def test_refresh_only_on_the_default_release(self):
+        older = self.add_release('0.9.0', OLDER)
+        with self.assertRaisesRegex(patchq.QueueError, 'port 0.9.0'):
+            older.refresh(self.tree)
+
+    def test_dist_keeps_other_releases_packages(self):
+        outdir = self.root / 'dist'
+        outdir.mkdir()
+        other = outdir / 'nova-0.9.0+xloud.7-py3-none-any.whl'
+        stale = outdir / 'nova-1.0.0+xloud.6-py3-none-any.whl'
+        other.touch()
+        stale.touch()
+        with mock.patch.object(patchq.subprocess, 'run',
+                               return_value=subprocess.CompletedProcess(
+                                   [], 1, '', 'boom')):
+            self.assertRaises(patchq.QueueError, self.queue._build,
+                              self.root, outdir, 'nova', 'packages')
+        self.assertTrue(other.exists())
+        self.assertFalse(stale.exists())
+
+
 class TestDist(QueueTestCase):
 
     def test_builds_with_local_version(self):
@@ -424,7 +556,7 @@ class TestHelp(unittest.TestCase):
 
     def test_every_command_has_help(self):
         for command in ([], ['fetch'], ['tree'], ['refresh'], ['check'],
-                        ['dist'], ['version']):
+                        ['dist'], ['version'], ['releases'], ['port']):
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 with self.assertRaises(SystemExit) as cm:

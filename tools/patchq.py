@@ -776,8 +776,8 @@ class Queue:
                     name=self.pin.name, version=self.pin.version) + '\n'
                 old = (PORT_RE.sub('', parse_patch(path.read_text())[0])
                        if path.exists() else '')
-                old = '\n'.join(line for line in old.splitlines()
-                                 if line.strip())
+                old = '\n'.join(
+                    line for line in old.splitlines() if line.strip())
                 same = change_lines(diff) == change_lines(
                     parse_patch(patch.read_text())[1])
                 if same:

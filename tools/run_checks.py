@@ -152,8 +152,7 @@ class Runner:
         print(f'== {name}: {counts} ({seconds:.0f} s)\n', flush=True)
 
     def check_queue(self):
-        """patchq check, on this release: on every release for the default.
-        """
+        """patchq check: this release's, or every release's for the default."""
         start = time.monotonic()
         pins = ([p for p in patchq.load_pins(self.root)]
                 if self.queue.pin.default else [self.queue.pin])

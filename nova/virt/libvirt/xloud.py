@@ -259,9 +259,10 @@ def _cap_of(doc):
 
 
 def _plugged(guest, running):
-    """(vCPUs libvirt has, its CPU cap or None, whether it has an agent
-    channel, its config) of the running guest, or of a stopped one's
-    definition.
+    """What libvirt has of a guest, live or (stopped) defined.
+
+    :returns: (its vCPUs, its CPU cap or None, whether it has a guest
+        agent channel, its config)
     """
     xml = guest.get_xml_desc(dump_inactive=not running)
     conf = vconfig.LibvirtConfigGuest()

@@ -24,11 +24,13 @@ Standard library only. The commands:
 
 The guest is Debian's own kernel (the package ``linux-image-amd64``
 depends on), uncompressed to boot faster, and an initramfs holding
-``busybox-static`` and the virtio modules, built offline from packages
-``apt-get download`` fetches. Its ``/init`` loads the modules, onlines
-every CPU that is hot-added (Debian's kernel leaves them offline) and
-prints a status line on the serial console whenever what it sees
-changes::
+``busybox-static``, the virtio modules and ``qemu-guest-agent`` with the
+shared libraries it needs, built offline from packages ``apt-get download``
+fetches. Its ``/init`` loads the modules, onlines every CPU that is
+hot-added (Debian's kernel leaves them offline), starts the guest agent on
+the virtio-serial port named ``org.qemu.guest_agent.0`` when the domain
+has one (Nova's ``hw_qemu_guest_agent=yes`` channel), and prints a status
+line on the serial console whenever what it sees changes::
 
     XLOUD-GUEST cpus=<online> present=<present> memtotal_kib=<MemTotal>
 
@@ -46,6 +48,7 @@ import os
 import pathlib
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tarfile
@@ -68,7 +71,9 @@ MODULES = ('virtio_ring', 'virtio', 'virtio_pci_legacy_dev',
 STATUS = 'XLOUD-GUEST'
 
 INIT = r"""#!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin
+/bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin /run /tmp \
+    /var
+/bin/busybox ln -s /run /var/run
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -80,6 +85,19 @@ done
 # again, so an unplug the host asks for is not fought).
 uevent /bin/sh -c '[ "$SUBSYSTEM" = cpu ] && [ "$ACTION" = add ] &&
     echo 1 > /sys$DEVPATH/online' &
+# The guest agent, on the virtio-serial port of Nova's agent channel
+# (there is no udev to name it /dev/virtio-ports/...)
+(for i in $(seq 100); do
+    for p in /sys/class/virtio-ports/*; do
+        if [ "$(cat $p/name 2>/dev/null)" = %(agent_port)s ]; then
+            echo "XLOUD-GUEST-AGENT ${p##*/}"
+            mkdir -p /run/qga
+            exec qemu-ga -m virtio-serial -p /dev/${p##*/} -t /run/qga \
+                -f /run/qga.pid
+        fi
+    done
+    sleep 0.1
+done) &
 # Commands from the tests, typed on the serial console: a line
 # "XLOUD-RUN <id> <command>" runs <command>, its output framed by
 # "XLOUD-RUN-BEGIN <id>" and "XLOUD-RUN-END <id> rc=<status>".
@@ -108,7 +126,8 @@ while :; do
     fi
     sleep 0.1
 done
-""" % {'modules': ' '.join(MODULES), 'status': STATUS}
+""" % {'modules': ' '.join(MODULES), 'status': STATUS,
+       'agent_port': 'org.qemu.guest_agent.0'}
 
 #: The kernel command line the guest boots with.
 CMDLINE = 'console=ttyS0 quiet loglevel=1 panic=-1'
@@ -387,6 +406,94 @@ def _download(packages, dest):
     return debs
 
 
+#: The guest agent and where its libraries go in the initramfs.
+AGENT_PACKAGE = 'qemu-guest-agent'
+AGENT = './usr/sbin/qemu-ga'
+LIBDIR = 'lib/x86_64-linux-gnu'
+LOADER = 'lib64/ld-linux-x86-64.so.2'
+
+
+def _depends(package):
+    """The library packages ``package`` depends on (not Pre-Depends)."""
+    out = subprocess.run(['apt-cache', 'depends', package],
+                         capture_output=True, text=True).stdout
+    return [line.split(': ', 1)[1] for line in out.splitlines()
+            if line.strip().startswith('Depends: lib')]
+
+
+def _library_closure(package):
+    """``package`` and every library package it depends on, recursively."""
+    found, todo = [], [package]
+    while todo:
+        name = todo.pop()
+        if name in found or name.startswith('<'):
+            continue
+        found.append(name)
+        todo.extend(_depends(name))
+    return found
+
+
+def _needed(elf):
+    """The DT_NEEDED sonames of a 64-bit little-endian ELF image."""
+    shoff, = struct.unpack_from('<Q', elf, 0x28)
+    shentsize, shnum = struct.unpack_from('<HH', elf, 0x3a)
+    sections = [struct.unpack_from('<IIQQQQIIQQ', elf, shoff + i * shentsize)
+                for i in range(shnum)]
+    for _name, kind, _f, _a, offset, size, link, _i, _al, _e in sections:
+        if kind != 6:  # SHT_DYNAMIC
+            continue
+        strtab = sections[link][4]
+        names = []
+        for pos in range(offset, offset + size, 16):
+            tag, value = struct.unpack_from('<qQ', elf, pos)
+            if tag == 0:
+                break
+            if tag == 1:  # DT_NEEDED
+                end = elf.index(b'\0', strtab + value)
+                names.append(elf[strtab + value:end].decode())
+        return names
+    return []
+
+
+def _agent_files(debs):
+    """{initramfs path: bytes}: qemu-ga and the libraries it loads."""
+    libraries = {}  # soname -> bytes, from every library package
+    agent = None
+    for package, deb in debs.items():
+        with _deb_members(deb) as tar:
+            members = {os.path.normpath(m.name): m for m in tar}
+            for name, member in members.items():
+                if package == AGENT_PACKAGE and name == os.path.normpath(
+                        AGENT):
+                    agent = tar.extractfile(member).read()
+                    continue
+                base = pathlib.PurePosixPath(name)
+                if (base.parent.name != 'x86_64-linux-gnu' or
+                        '.so' not in base.name):
+                    continue
+                while member.issym():  # a soname is a link to the file
+                    member = members.get(os.path.normpath(
+                        str(base.parent / member.linkname)))
+                    if member is None:
+                        break
+                if member is not None and member.isfile():
+                    libraries[base.name] = tar.extractfile(member).read()
+    if agent is None:
+        raise Unavailable(f'{AGENT_PACKAGE} has no {AGENT}')
+    files = {'bin/qemu-ga': agent}
+    todo = _needed(agent)
+    while todo:
+        soname = todo.pop()
+        if f'{LIBDIR}/{soname}' in files:
+            continue
+        if soname not in libraries:
+            raise Unavailable(f'no package of {AGENT_PACKAGE} has {soname}')
+        files[f'{LIBDIR}/{soname}'] = libraries[soname]
+        todo.extend(_needed(libraries[soname]))
+    files[LOADER] = libraries['ld-linux-x86-64.so.2']
+    return files
+
+
 def _deb_members(deb):
     """A tarfile over a .deb's data, as dpkg-deb unpacks it."""
     data = subprocess.run(['dpkg-deb', '--fsys-tarfile', str(deb)],
@@ -451,7 +558,8 @@ def image(cache):
     """
     cache = pathlib.Path(cache).resolve()
     kernel_pkg = _kernel_package()
-    debs = _download([kernel_pkg, 'busybox-static'], cache / 'debs')
+    debs = _download([kernel_pkg, 'busybox-static'] +
+                     _library_closure(AGENT_PACKAGE), cache / 'debs')
     key = hashlib.sha256(
         (INIT + ''.join(d.name for d in debs.values()) + 'pvh').encode()
     ).hexdigest()[:16]
@@ -465,7 +573,8 @@ def image(cache):
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     archive = Cpio()
-    for d in ('bin', 'dev', 'lib', 'lib/modules', 'proc', 'sys'):
+    for d in ('bin', 'dev', 'lib', 'lib/modules', LIBDIR, 'lib64', 'proc',
+              'sys'):
         archive.dir(d)
     archive.chardev('dev/console', 5, 1)
     archive.file('init', INIT.encode(), 0o755)
@@ -487,6 +596,10 @@ def image(cache):
     with _deb_members(debs['busybox-static']) as tar:
         busybox = tar.extractfile('./bin/busybox').read()
     archive.file('bin/busybox', busybox, 0o755)
+    for path, data in sorted(_agent_files(
+            {p: d for p, d in debs.items()
+             if p not in (kernel_pkg, 'busybox-static')}).items()):
+        archive.file(path, data, 0o755)
     (tmp / 'initrd').write_bytes(gzip.compress(archive.finish(), 6))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -119,6 +119,11 @@ class API:
                 'allocated': allocated.get(rc),
                 'adjustable': bounds is not None,
             }
+        plugged = sizing.vcpus_plugged(instance)
+        if plugged is not None:
+            # an unplug did not finish; a CPU cap holds the guest to
+            # "current"
+            body['vcpus']['plugged'] = plugged
         return body
 
     def _serving_node(self, context, instance):

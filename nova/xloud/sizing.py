@@ -248,6 +248,9 @@ SYSMETA_FLAVOR = 'xloud_flavorid'
 #: The sizes the guest runs at since its last adjust.
 SYSMETA_LIVE_VCPUS = 'xloud_live_vcpus'
 SYSMETA_LIVE_MEMORY_MB = 'xloud_live_memory_mb'
+#: The vCPUs the guest still has when a CPU cap holds it to fewer (a
+#: shrink whose unplug did not finish); absent otherwise.
+SYSMETA_VCPUS_PLUGGED = 'xloud_vcpus_plugged'
 
 RESOURCES = (
     # (request key, flavor field, minimum spec, placement class, sysmeta)
@@ -366,6 +369,22 @@ def record(instance, sizes, persist):
     for _key, field, _spec, _rc, persist_key, live_key in RESOURCES:
         sysmeta[live_key] = str(sizes[field])
         sysmeta[persist_key] = str(sizes[field] if persist else boot[field])
+    if sizes.get('vcpus_plugged', 0) > sizes['vcpus']:
+        sysmeta[SYSMETA_VCPUS_PLUGGED] = str(sizes['vcpus_plugged'])
+    else:
+        sysmeta.pop(SYSMETA_VCPUS_PLUGGED, None)
+
+
+def vcpus_plugged(instance):
+    """The vCPUs a capped guest still has, or None when it is not capped.
+
+    A guest whose vCPU unplug did not finish keeps vCPUs above its size;
+    the host caps its CPU time to its size (``live()``).
+    """
+    plugged = _parse_minimum(_sysmeta(instance).get(SYSMETA_VCPUS_PLUGGED))
+    if plugged is None or plugged <= live(instance)['vcpus']:
+        return None
+    return plugged
 
 
 class XloudAdjustFailed(exception.NovaException):
@@ -387,6 +406,9 @@ def note_boot(instance):
     gone. Only the in-memory instance changes; the compute manager saves it.
     """
     sysmeta = _sysmeta(instance)
+    if SYSMETA_VCPUS_PLUGGED in sysmeta:
+        # a new domain has exactly its vCPUs, and no cap
+        del instance.system_metadata[SYSMETA_VCPUS_PLUGGED]
     if sysmeta.get(SYSMETA_FLAVOR) != instance.flavor.flavorid:
         return
     boot = next_boot(instance)

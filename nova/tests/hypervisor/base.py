@@ -130,6 +130,17 @@ class RealLibvirtTestCase(testtools.TestCase):
             {'disk_format': 'qcow2', 'container_format': 'bare',
              'properties': {'os_command_line': self.image['cmdline']}})
 
+    def with_agent(self):
+        """Boot the next guests from an image with hw_qemu_guest_agent=yes.
+
+        Nova's driver then gives the domain its guest agent channel, on
+        which the test guest runs qemu-guest-agent.
+        """
+        self.image_meta = objects.ImageMeta.from_dict(
+            {'disk_format': 'qcow2', 'container_format': 'bare',
+             'properties': {'os_command_line': self.image['cmdline'],
+                            'hw_qemu_guest_agent': True}})
+
     # -- instances and their domains ------------------------------------
 
     def instance(self):
@@ -223,6 +234,23 @@ class RealLibvirtTestCase(testtools.TestCase):
         conf.parse_str(self.domain(instance).XMLDesc(flags))
         return (conf.vcpus, conf.vcpus_current or conf.vcpus, conf.memory,
                 conf.current_memory or conf.memory)
+
+    def wait_for_agent(self, instance):
+        """Wait for libvirt to reach the guest agent; its online CPUs."""
+        deadline = time.monotonic() + self.TIMEOUT
+        while True:
+            try:
+                return self.domain(instance).vcpusFlags(
+                    libvirt.VIR_DOMAIN_VCPU_GUEST)
+            except libvirt.libvirtError as e:
+                if time.monotonic() > deadline:
+                    self.fail(f'the guest agent does not answer: {e}; '
+                              f'console:\n{self.console(instance)[-2000:]}')
+            time.sleep(0.2)
+
+    def cpu_seconds(self, instance):
+        """The CPU time (s) the domain has used, all its threads."""
+        return self.domain(instance).info()[4] / 1e9
 
     # -- what the guest sees ---------------------------------------------
 
@@ -376,6 +404,14 @@ class RealLibvirtTestCase(testtools.TestCase):
             'consumer_generation': 1, 'project_id': 'project',
             'user_id': 'user'}
         placement.put.return_value = mock.Mock(status_code=204)
+
+        def put(url, payload, *args, **kwargs):
+            # the next read sees what was written
+            placement.get_allocs_for_consumer.return_value = dict(
+                placement.get_allocs_for_consumer.return_value,
+                allocations=payload['allocations'])
+            return placement.put.return_value
+        placement.put.side_effect = put
         # the provider of the host the server runs on (from the database)
         self.useFixture(fixtures.MockPatchObject(
             xloud_placement, 'provider_of', return_value=uuids.node))

@@ -27,10 +27,16 @@ same domain) alternate on one guest, so drift in the machine's load hits
 both alike. A vCPU cannot be taken away again under TCG (the hot-unplug
 times out), so the vCPU samples use a 16-vCPU guest that starts with one
 and gains one per sample.
+
+The shrink samples (3 -> 1 vCPUs) each boot a fresh guest with the guest
+agent, grown to 3: under TCG an unplug never completes in libvirt's eyes,
+which leaves it unable to change that guest's vCPUs again. The two paths
+alternate from guest to guest.
 """
 
 import os
 import statistics
+import threading
 import time
 
 from oslo_serialization import jsonutils
@@ -147,3 +153,77 @@ class HypervisorBench(base.RealLibvirtTestCase):
                  limit=1.2 * statistics.median(bare) + 0.2,
                  note='from the call until MemTotal is within 100 MiB under '
                       'the target')
+
+    def _shrink_sample(self, ours):
+        """Boot a guest at 1, grow it to 3, shrink it to 1 by one path.
+
+        :returns: (seconds until the call returned, seconds until the
+            guest had fewer CPUs online, seconds until it had 1 or None)
+        """
+        self.with_agent()
+        instance = self.instance()
+        self.boot(instance)
+        self.driver.xloud_adjust(instance, 3, self.MIN_MEMORY_MB, False)
+        self.wait_for(instance, lambda s: s['cpus'] == 3)
+        self.wait_for_agent(instance)
+        # through libvirt's thread pool, as the driver's calls go, so that
+        # the guest can be watched meanwhile
+        domain = self.driver._host.get_guest(instance)._domain
+        if ours:
+            def call():
+                self.driver.xloud_adjust(instance, 1, self.MIN_MEMORY_MB,
+                                         False)
+        else:
+            def call():
+                try:
+                    domain.setVcpusFlags(
+                        1, base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                except base.libvirt.libvirtError:
+                    pass  # the unplug timed out
+        start = time.monotonic()
+        thread = threading.Thread(target=call)
+        thread.start()
+        fewer = one = None
+        while thread.is_alive() or fewer is None:
+            cpus = (self.status(instance) or {}).get('cpus', 3)
+            now = time.monotonic() - start
+            if cpus < 3 and fewer is None:
+                fewer = now
+            if cpus == 1 and one is None:
+                one = now
+            if not thread.is_alive() and now > self.TIMEOUT:
+                break
+            time.sleep(0.02)
+        called = time.monotonic() - start
+        thread.join()
+        self.remove_domain(instance.name)
+        return called, fewer, one
+
+    def test_vcpu_shrink(self):
+        repeat = int(os.environ.get('XLOUD_BENCH_SHRINK_REPEAT', 3))
+        samples = {True: [], False: []}
+        for i in range(2 * repeat):
+            samples[bool(i % 2)].append(self._shrink_sample(bool(i % 2)))
+        bare, ours = samples[False], samples[True]
+        bare_call = [c for c, _f, _o in bare]
+        bare_fewer = [f for _c, f, _o in bare if f is not None]
+        ours_one = [o for _c, _f, o in ours if o is not None]
+        self.assertEqual(len(ours), len(ours_one),
+                         'our shrink did not get the guest to 1 CPU online')
+        bare_one = sum(o is not None for _c, _f, o in bare)
+        self.row('vCPU 3 -> 1, bare setVcpusFlags: call returns', bare_call,
+                 note='libvirt unplugs one vCPU at a time; under TCG it '
+                      'gives up on the first after 5 s')
+        self.row('vCPU 3 -> 1, xloud_adjust: call returns',
+                 [c for c, _f, _o in ours],
+                 reference=('bare call', bare_call),
+                 note='agent offline, unplug (times out under TCG), CPU '
+                      'cap')
+        self.row('vCPU 3 -> 1, bare setVcpusFlags: guest has fewer CPUs '
+                 'online', bare_fewer or [float('nan')],
+                 note=f'the guest got to 1 CPU online in {bare_one} of '
+                      f'{len(bare)} samples')
+        self.row('vCPU 3 -> 1, xloud_adjust: guest has 1 CPU online',
+                 ours_one, reference=('bare, guest has fewer', bare_fewer)
+                 if bare_fewer else None,
+                 note='the agent offlines both CPUs at once')

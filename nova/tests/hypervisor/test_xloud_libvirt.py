@@ -19,14 +19,18 @@ a core busy) and removes its domain, also when it fails.
 """
 
 import subprocess
+import threading
 import time
 from unittest import mock
 
+import fixtures
+from lxml import etree
 from oslo_utils import units
 
 import nova.conf
 from nova.tests.hypervisor import base
 from nova.virt.libvirt import guest as libvirt_guest
+from nova.virt.libvirt import xloud
 from nova.xloud import inflight
 from nova.xloud import sizing
 
@@ -57,6 +61,7 @@ class BootTest(base.RealLibvirtTestCase):
         instance = self.instance()
         config = self.guest_config(instance)
         config.vcpus_current = config.vcpus + 1  # more than the maximum
+        config.vcpu_list = []  # which would say what is enabled instead
         error = self.assertRaises(base.libvirt.libvirtError,
                                   self.driver._create_guest, self.context,
                                   config.to_xml(), instance)
@@ -131,37 +136,6 @@ class AdjustTest(base.RealLibvirtTestCase):
                                what='the rebooted guest at 512 MiB')
         self.assertEqual(3, status['cpus'])
 
-    def test_vcpu_unplug_is_reconciled(self):
-        instance = self.instance()
-        self.boot(instance)
-        endpoint, manager = self.compute_endpoint()
-        instance.task_state = inflight.ADJUSTING
-        endpoint._adjust(self.context, instance, 3, 256, False)
-        self.wait_for(instance, lambda s: s['cpus'] == 3)
-        # Shrinking is a hot-unplug: under TCG, QEMU never completes it and
-        # libvirt gives up after its timeout. Whatever happens, the record
-        # and the allocation must end up where libvirt says the guest is.
-        instance.task_state = inflight.ADJUSTING
-        start = time.monotonic()
-        try:
-            endpoint._adjust(self.context, instance, 1, 256, False)
-            failed = None
-        except sizing.XloudAdjustFailed as e:
-            failed = e
-        took = time.monotonic() - start
-        live = self.domain(instance).vcpusFlags(
-            base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        self.timing('vCPU unplug 3 -> 1', took, failed=bool(failed),
-                    libvirt_live=live)
-        self.assertEqual(live, sizing.live(instance)['vcpus'])
-        self.assertEqual(live, self.allocated(manager)['VCPU'])
-        self.assertIsNone(instance.task_state)
-        if failed is not None:
-            self.assertEqual(live, failed.live['vcpus'])
-            self.assertIn(f'runs with {live} vCPUs', str(failed))
-        else:
-            self.assertEqual(1, live)
-
     def test_stopped_domain(self):
         instance = self.instance()
         guest = self.boot(instance, power_on=False)
@@ -186,6 +160,179 @@ class AdjustTest(base.RealLibvirtTestCase):
         self.assertIn('not running', str(failed))
         self.assertEqual((4, 2, 1024 * MiB, 512 * MiB),
                          self.defined(instance, inactive=True))
+
+
+class VcpuShrinkTest(base.RealLibvirtTestCase):
+    """A vCPU shrink completes, or holds the guest to its new size.
+
+    Under TCG, QEMU completes a vCPU unplug in the guest but never tells
+    libvirt (it reports only the vCPU's APIC deleted), so libvirt times
+    out after 5 s and keeps counting the vCPU: the unplug cannot finish
+    here, and the CPU cap is what holds the guest.
+    """
+
+    #: What libvirt says when it would refuse to unplug boot vCPUs.
+    REFUSED = ('failed to find appropriate hotpluggable vcpus to reach the '
+               'desired target vcpu count')
+    #: Shell in the guest: online every CPU it has, then busy-loop on each
+    #: for $1 seconds.
+    BUSY = ('for c in /sys/devices/system/cpu/cpu[0-9]*; do '
+            '[ -e $c/online ] && echo 1 > $c/online; done; '
+            'n=$(grep -c ^processor /proc/cpuinfo); i=0; '
+            'while [ $i -lt $n ]; do '
+            'timeout %d sh -c "while :; do :; done" & i=$((i + 1)); done; '
+            'echo XLOUD-BUSY $n; wait')
+
+    def adjust(self, endpoint, instance, vcpus, persist=False):
+        instance.task_state = inflight.ADJUSTING
+        return endpoint._adjust(self.context, instance, vcpus,
+                                self.MIN_MEMORY_MB, persist)
+
+    def unplug_errors(self):
+        """The libvirt errors of the live vCPU changes the driver makes."""
+        errors = []
+        set_vcpus = libvirt_guest.Guest.set_vcpus
+
+        def spy(guest, count, **kwargs):
+            try:
+                return set_vcpus(guest, count, **kwargs)
+            except base.libvirt.libvirtError as e:
+                errors.append(e)
+                raise
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.libvirt.guest.Guest.set_vcpus', spy))
+        return errors
+
+    def test_shrink_with_the_agent(self):
+        self.with_agent()
+        instance = self.instance()
+        self.boot(instance)
+        # the channel Nova's driver made reaches the agent in the guest
+        self.assertEqual(1, self.wait_for_agent(instance))
+        endpoint, manager = self.compute_endpoint()
+        self.adjust(endpoint, instance, 3)
+        self.wait_for(instance, lambda s: s['cpus'] == 3)
+        self.wait_for_agent(instance)
+
+        start = time.monotonic()
+        # (the suite runs monkey-patched: a green thread, and libvirt's
+        # calls go through a native thread pool)
+        shrink = threading.Thread(target=self.adjust,
+                                  args=(endpoint, instance, 1))
+        shrink.start()
+        self.wait_for(instance, lambda s: s['cpus'] == 1, timeout=2,
+                      what='1 CPU online within 2 s of the call')
+        offline = time.monotonic() - start
+        shrink.join()
+        took = time.monotonic() - start
+        live = self.domain(instance).vcpusFlags(
+            base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        sizes = self.driver.xloud_sizes(instance)
+        self.timing('vCPU shrink 3 -> 1 with the agent: guest has 1 CPU '
+                    'online', offline)
+        self.timing('vCPU shrink 3 -> 1 with the agent: adjust returned',
+                    took, libvirt_live=live, sizes=sizes)
+        # placement, the record and what libvirt says the guest can use
+        self.assertEqual(1, self.allocated(manager)['VCPU'])
+        self.assertEqual(1, sizing.live(instance)['vcpus'])
+        self.assertEqual(1, sizes['vcpus'])
+        self.assertIsNone(instance.task_state)
+        if live == 1:
+            return  # the unplug finished (KVM): nothing to hold the guest
+        # it did not (TCG): the guest keeps vCPUs, capped to 1 CPU
+        self.assertEqual(live, sizing.vcpus_plugged(instance))
+        self.assertEqual(live, sizes['vcpus_plugged'])
+        cputune = etree.fromstring(self.domain(instance).XMLDesc(0)).find(
+            'cputune')
+        self.assertEqual((xloud.CPU_PERIOD, xloud.CPU_PERIOD),
+                         (int(cputune.findtext('global_period')),
+                          int(cputune.findtext('global_quota'))))
+
+        # The guest onlines what it still has and keeps every CPU busy:
+        # the domain's CPU time stays within the cap.
+        run = self.run_in_guest(instance, self.BUSY % 8)
+        deadline = time.monotonic() + self.TIMEOUT
+        while not any(line.startswith('XLOUD-BUSY') for line in
+                      self.guest_output(instance, run)[0]):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        busy = int(next(line for line in self.guest_output(instance, run)[0]
+                        if line.startswith('XLOUD-BUSY')).split()[1])
+        self.assertGreaterEqual(busy, 2)
+        time.sleep(1)
+        cpu, wall = self.cpu_seconds(instance), time.monotonic()
+        time.sleep(4)
+        used = ((self.cpu_seconds(instance) - cpu) /
+                (time.monotonic() - wall))
+        self.timing(f'vCPU cap of 1: {busy} busy guest CPUs used '
+                    f'{used:.2f} CPUs', 4)
+        self.assertLessEqual(used, 1.1)
+
+    def test_shrink_without_the_agent(self):
+        instance = self.instance()
+        self.boot(instance)
+        endpoint, manager = self.compute_endpoint()
+        self.adjust(endpoint, instance, 3)
+        self.wait_for(instance, lambda s: s['cpus'] == 3)
+        start = time.monotonic()
+        self.adjust(endpoint, instance, 1)
+        took = time.monotonic() - start
+        live = self.domain(instance).vcpusFlags(
+            base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        self.timing('vCPU shrink 3 -> 1 without the agent', took,
+                    libvirt_live=live)
+        # whatever the unplug did, the allocation is what the guest can
+        # use: 1 vCPU, or its vCPUs capped to 1 CPU of time
+        self.assertEqual(1, self.allocated(manager)['VCPU'])
+        self.assertEqual(1, self.driver.xloud_sizes(instance)['vcpus'])
+        self.assertEqual(None if live == 1 else live,
+                         sizing.vcpus_plugged(instance))
+        self.assertIsNone(instance.task_state)
+
+    def test_shrink_after_a_persisted_reboot(self):
+        instance = self.instance()
+        guest = self.boot(instance)
+        endpoint, manager = self.compute_endpoint()
+        self.adjust(endpoint, instance, 3, persist=True)
+        self.wait_for(instance, lambda s: s['cpus'] == 3)
+        # a hard reboot: the driver regenerates the domain, at 3 vCPUs
+        guest.poweroff()
+        guest.delete_configuration()
+        self.boot(instance)
+        self.wait_for(instance, lambda s: s['cpus'] == 3,
+                      what='the rebooted guest at 3 CPUs')
+        xml = self.domain(instance).XMLDesc(0)
+        self.assertEqual(
+            [('yes', 'no'), ('yes', 'yes'), ('yes', 'yes'), ('no', 'yes')],
+            [(v.get('enabled'), v.get('hotpluggable')) for v in
+             etree.fromstring(xml).findall('./vcpus/vcpu')])
+
+        # libvirt accepts to unplug the vCPUs above the minimum
+        errors = self.unplug_errors()
+        self.adjust(endpoint, instance, 1)
+        for error in errors:
+            self.assertNotIn(self.REFUSED, str(error))
+            self.assertEqual(base.libvirt.VIR_ERR_OPERATION_TIMEOUT,
+                             error.get_error_code(), str(error))
+        self.assertEqual(1, self.allocated(manager)['VCPU'])
+
+        # a domain without <vcpus>, as before, is refused: its vCPUs online
+        # at boot are all boot vCPUs
+        doc = etree.fromstring(self.guest_xml(instance))
+        doc.remove(doc.find('vcpus'))
+        doc.find('name').text += '-plain'
+        doc.find('uuid').text = instance.uuid[:-4] + 'ffff'
+        for entry in doc.findall("./sysinfo/system/entry[@name='uuid']"):
+            entry.text = doc.find('uuid').text
+        for device in doc.findall('./devices/*'):
+            if device.tag in ('serial', 'console', 'disk', 'channel'):
+                device.getparent().remove(device)  # the first one's
+        plain = self.conn.createXML(etree.tostring(doc).decode(), 0)
+        self.addCleanup(self.remove_domain, plain.name())
+        error = self.assertRaises(base.libvirt.libvirtError,
+                                  plain.setVcpusFlags, 1,
+                                  base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        self.assertIn(self.REFUSED, str(error))
 
 
 class MemoryLimitTest(base.RealLibvirtTestCase):

@@ -18,7 +18,20 @@ The domain keeps the flavor's ``vcpus`` and ``memory_mb`` as its maximum
 (``<vcpu>`` and ``<memory>``) and starts at the minimum
 (``<vcpu current=...>`` and ``<currentMemory>``), so it can later be grown
 live up to the maximum without a reboot. The CPU topology Nova builds
-always covers the maximum, so every vCPU up to it can be hot-plugged.
+always covers the maximum. The domain also lists its vCPUs (``<vcpus>``):
+the minimum's are boot vCPUs, and every vCPU above it is hot-pluggable,
+enabled at boot or not, so that libvirt can unplug it again whatever size
+the guest booted at (libvirt makes every vCPU online at boot a boot vCPU
+otherwise, and refuses to unplug those).
+
+A vCPU shrink is cooperative where the guest runs qemu-guest-agent: the
+agent takes the extra CPUs offline first, then they are hot-unplugged.
+When the unplug does not finish (no agent, a guest that does not let go,
+or QEMU under TCG, which never reports the unplug done), the guest still
+has vCPUs above its new size; the domain's CPU time is then capped to the
+new size (``<cputune>`` ``global_quota``/``global_period``, live), so the
+guest cannot use more than it was allocated. The cap is lifted once the
+domain has no more vCPUs than its size.
 
 The balloon only asks the guest to stay below its maximum memory. What
 holds it there is ``<memtune><hard_limit>``, a memory cgroup limit on the
@@ -49,6 +62,11 @@ LOG = logging.getLogger(__name__)
 #: what the guest still uses).
 BALLOON_TIMEOUT = 60
 BALLOON_POLL = 0.5
+
+#: The CPU cap's period (microseconds): the kernel's default CFS period.
+CPU_PERIOD = 100000
+#: The virtio-serial port of Nova's guest agent channel.
+AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 
 #: The virt types whose guests can run below their maximum: QEMU hot-plugs
 #: vCPUs and has the virtio memory balloon.
@@ -101,6 +119,31 @@ def _memory_adjustable(instance, image_meta):
     return sizing.MINIMUM_MEMORY not in found
 
 
+def _vcpus_adjustable(instance, image_meta):
+    """Whether the guest's vCPUs may run below their maximum at all."""
+    flavor = instance.flavor
+    minimum = sizing.minimum_vcpus(flavor)
+    if minimum is None or minimum >= flavor.vcpus:
+        return False
+    found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
+                             image_meta.properties if image_meta else None)
+    return sizing.MINIMUM_CPU not in found
+
+
+def _list_vcpus(guest, minimum, enabled):
+    """``<vcpus>``: boot vCPUs up to ``minimum``, hot-pluggable above it.
+
+    :param enabled: how many vCPUs are online at boot
+    """
+    guest.vcpu_list = []
+    for number in range(guest.vcpus):
+        vcpu = vconfig.LibvirtConfigGuestVCPU()
+        vcpu.id = number
+        vcpu.enabled = number < enabled
+        vcpu.hotpluggable = number >= minimum
+        guest.vcpu_list.append(vcpu)
+
+
 def memory_limit_kib(memory_mb):
     """The hard limit (KiB) of a guest running with ``memory_mb``."""
     return (memory_mb + CONF.xloud.memory_overhead_mb) * units.Ki
@@ -122,7 +165,9 @@ def configure_guest(guest, instance, image_meta):
     """
     vcpus, memory_mb = boot_size(instance, image_meta)
     balloon_held = _memory_adjustable(instance, image_meta)
-    if vcpus is None and memory_mb is None and not balloon_held:
+    vcpus_held = _vcpus_adjustable(instance, image_meta)
+    if (vcpus is None and memory_mb is None and not balloon_held and
+            not vcpus_held):
         return
     sizing.note_boot(instance)
     if guest.virt_type not in SUPPORTED_VIRT_TYPES:
@@ -132,6 +177,9 @@ def configure_guest(guest, instance, image_meta):
                      "size") % guest.virt_type)
     if vcpus is not None:
         guest.vcpus_current = vcpus
+    if vcpus_held:
+        _list_vcpus(guest, sizing.minimum_vcpus(instance.flavor),
+                    vcpus or guest.vcpus)
     if balloon_held:
         balloon = _balloon(guest)
         if balloon is None:
@@ -177,20 +225,121 @@ def sizes(guest):
     memory, or a stopped guest's definition. Memory is rounded up to whole
     MiB. Right after a boot the balloon is still on its way down to its
     target; where the guest's QEMU has a hard limit, the guest cannot use
-    more than the limit leaves it, and that is what counts.
+    more than the limit leaves it, and that is what counts. Likewise a
+    guest whose CPU time is capped can use no more vCPUs than the cap; it
+    then also has ``vcpus_plugged``, the vCPUs it still has.
     """
     running = guest.is_active()
     xml = guest.get_xml_desc(dump_inactive=not running)
     conf = vconfig.LibvirtConfigGuest()
     conf.parse_str(xml)
     memory_mb = _memory_mb(conf)
-    limit = etree.fromstring(xml).find('./memtune/hard_limit')
+    doc = etree.fromstring(xml)
+    limit = doc.find('./memtune/hard_limit')
     if (running and limit is not None and
             limit.get('unit', 'KiB') == 'KiB'):
         held_to = int(limit.text) // units.Ki - CONF.xloud.memory_overhead_mb
         memory_mb = min(memory_mb, held_to)
-    return {'vcpus': conf.vcpus_current or conf.vcpus,
-            'memory_mb': memory_mb}
+    result = {'vcpus': conf.vcpus_current or conf.vcpus,
+              'memory_mb': memory_mb}
+    cap = _cap_of(doc) if running else None
+    if cap is not None and cap < result['vcpus']:
+        result['vcpus_plugged'] = result['vcpus']
+        result['vcpus'] = cap
+    return result
+
+
+def _cap_of(doc):
+    """The CPU cap (in whole vCPUs) of a domain's XML, or None."""
+    period = doc.findtext('./cputune/global_period')
+    quota = doc.findtext('./cputune/global_quota')
+    if not period or not quota or int(quota) <= 0:
+        return None
+    return -(-int(quota) // int(period))
+
+
+def _plugged(guest, running):
+    """What libvirt has of a guest, live or (stopped) defined.
+
+    :returns: (its vCPUs, its CPU cap or None, whether it has a guest
+        agent channel, its config)
+    """
+    xml = guest.get_xml_desc(dump_inactive=not running)
+    conf = vconfig.LibvirtConfigGuest()
+    conf.parse_str(xml)
+    doc = etree.fromstring(xml)
+    agent = doc.find("./devices/channel/target[@name='%s']" % AGENT_CHANNEL)
+    return (conf.vcpus_current or conf.vcpus,
+            _cap_of(doc) if running else None, agent is not None, conf)
+
+
+def _cap(guest, vcpus):
+    """Hold the running guest's CPU time to ``vcpus`` whole vCPUs."""
+    guest.set_scheduler_parameters(
+        {'global_period': CPU_PERIOD, 'global_quota': vcpus * CPU_PERIOD},
+        live=True)
+
+
+def _uncap(guest):
+    guest.set_scheduler_parameters({'global_quota': -1}, live=True)
+
+
+def _set_vcpus(guest, instance, vcpus, flags, before):
+    """Set the vCPUs; shrink cooperatively, cap what cannot be unplugged.
+
+    :param before: what ``_plugged()`` said before the adjust
+    :returns: the vCPUs the guest can use afterwards and, when a cap holds
+        it there, how many it has (else None)
+    :raises: libvirtError, with the vCPUs the guest can use then in its
+        ``xloud_vcpus`` attribute when that is not what libvirt reports
+    """
+    plugged, cap, agent, _conf = before
+    shrink = flags['live'] and vcpus < plugged
+    if shrink and agent:
+        try:
+            # the guest lets go of them first, then they are unplugged
+            guest.set_vcpus(vcpus, guest=True)
+        except libvirt_guest.libvirt.libvirtError as e:
+            LOG.warning('The guest agent did not take vCPUs offline: %s',
+                        e, instance=instance)
+    try:
+        guest.set_vcpus(vcpus, **flags)
+    except libvirt_guest.libvirt.libvirtError as e:
+        if not shrink:
+            raise
+        # libvirt waits a few seconds for the guest to release a vCPU
+        LOG.warning('Unplugging vCPUs down to %(vcpus)d did not finish: '
+                    '%(error)s', {'vcpus': vcpus, 'error': e},
+                    instance=instance)
+        if flags['persistent']:
+            guest.set_vcpus(vcpus, persistent=True)
+    plugged = _plugged(guest, flags['live'])[0]
+    if plugged <= vcpus:
+        if cap is not None:
+            _uncap(guest)
+            if agent:
+                _online(guest, instance, plugged)
+        return plugged, None
+    # The unplug did not finish: the guest keeps vCPUs it was not
+    # allocated, and must not use them.
+    try:
+        _cap(guest, vcpus)
+    except libvirt_guest.libvirt.libvirtError as e:
+        e.xloud_vcpus = min(plugged, cap or plugged)
+        raise
+    LOG.info('The guest keeps %(plugged)d vCPUs; its CPU time is capped to '
+             '%(vcpus)d', {'plugged': plugged, 'vcpus': vcpus},
+             instance=instance)
+    return vcpus, plugged
+
+
+def _online(guest, instance, vcpus):
+    """Have the agent online the CPUs an earlier shrink took offline."""
+    try:
+        guest.set_vcpus(vcpus, guest=True)
+    except libvirt_guest.libvirt.libvirtError as e:
+        LOG.warning('The guest agent did not bring vCPUs online: %s', e,
+                    instance=instance)
 
 
 def _memory_mb(conf):
@@ -264,28 +413,46 @@ def _set_memory(guest, instance, old_mb, memory_mb, flags):
 def adjust(guest, instance, vcpus, memory_mb, persist):
     """Set a guest's vCPUs and memory; the driver's xloud_adjust().
 
-    A running guest is changed live (vCPU hot-plug, balloon target), and
-    its definition too when ``persist``; a stopped one only in its
-    definition. The vCPU count returned is the one libvirt reports
-    afterwards; the memory is the balloon target, which the guest reaches
-    on its own shortly after (libvirt's live ``<currentMemory>`` is where
-    the balloon is now, not where it goes). A live shrink of memory returns
-    only once the guest has given the memory back and its limit is lowered.
-    When libvirt fails, or the guest keeps its memory, what the guest really
-    can use is carried by the exception, so the caller can record it.
+    A running guest is changed live (vCPU hot-plug or a cooperative
+    unplug, balloon target), and its definition too when ``persist``; a
+    stopped one only in its definition. The vCPU count returned is the one
+    the guest can use afterwards: what libvirt reports, or the CPU cap when
+    an unplug did not finish (then ``vcpus_plugged`` says how many vCPUs
+    the guest still has). The memory is the balloon target, which the
+    guest reaches on its own shortly after (libvirt's live
+    ``<currentMemory>`` is where the balloon is now, not where it goes). A
+    live shrink of memory returns only once the guest has given the memory
+    back and its limit is lowered; an adjust that leaves the memory as it
+    is does not touch it live. When libvirt fails, or the guest keeps its
+    memory, what the guest really can use is carried by the exception, so
+    the caller can record it.
     """
     running = guest.is_active()
     flags = {'live': running, 'persistent': persist or not running}
     sizes = sizing.live(instance)
+    # A vCPU-only adjust leaves the running guest's memory alone
+    memory_live = memory_mb != sizes['memory_mb'] or not running
+    vcpus_done = False
     try:
-        # what the guest may use now: the record, or more if libvirt's
-        # balloon is still above it
-        sizes['memory_mb'] = max(sizes['memory_mb'],
-                                 _memory_mb(_config(guest, running)))
-        guest.set_vcpus(vcpus, **flags)
-        sizes['vcpus'] = vcpus
-        sizes['memory_mb'] = _set_memory(guest, instance, sizes['memory_mb'],
-                                         memory_mb, flags)
+        before = _plugged(guest, running)
+        if memory_live:
+            # what the guest may use now: the record, or more if libvirt's
+            # balloon is still above it
+            sizes['memory_mb'] = max(sizes['memory_mb'],
+                                     _memory_mb(before[3]))
+        sizes['vcpus'], plugged = _set_vcpus(guest, instance, vcpus, flags,
+                                             before)
+        vcpus_done = True
+        if plugged:
+            sizes['vcpus_plugged'] = plugged
+        if memory_live:
+            sizes['memory_mb'] = _set_memory(
+                guest, instance, sizes['memory_mb'], memory_mb, flags)
+        elif persist:
+            # the next boot's memory only: a balloon still on its way down
+            # after the boot is not a shrink to wait for
+            _set_memory(guest, instance, memory_mb, memory_mb,
+                        {'live': False, 'persistent': True})
     except libvirt_guest.libvirt.libvirtError as e:
         sizes['memory_mb'] = getattr(e, 'xloud_memory_mb',
                                      sizes['memory_mb'])
@@ -294,12 +461,12 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
                     {'vcpus': vcpus, 'memory': memory_mb, 'error': e},
                     instance=instance)
         try:
-            # e.g. a hot-unplug that timed out may have taken effect
-            sizes['vcpus'] = _vcpus(guest, running)
+            if not vcpus_done:
+                sizes['vcpus'] = getattr(e, 'xloud_vcpus', None) or _vcpus(
+                    guest, running)
         except Exception:
             LOG.exception('Cannot read the guest back', instance=instance)
         raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
-    sizes['vcpus'] = _vcpus(guest, running)
     if sizes['memory_mb'] != memory_mb:
         raise sizing.XloudAdjustFailed(
             live=sizes,

@@ -18,10 +18,12 @@ from unittest import mock
 
 import ddt
 import fixtures
+import jsonschema
 from keystoneauth1 import exceptions as ks_exc
 import oslo_messaging as messaging
 from oslo_utils.fixture import uuidsentinel as uuids
 
+from nova.api.openstack.compute.schemas import xloud_adjust as adjust_schema
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import context
@@ -384,6 +386,24 @@ class ShowTestCase(_Base):
         self.calls.current.assert_called_once_with(
             self.reportclient, self.context, uuids.instance,
             rp_uuid=uuids.node)
+
+    def test_show_capped(self):
+        # a shrink whose unplug did not finish: capped to 1, it has 3
+        instance = _instance()
+        instance.flavor.extra_specs = {'minimum_cpu': '1'}
+        instance.system_metadata = {
+            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '1',
+            sizing.SYSMETA_VCPUS_PLUGGED: '3'}
+        self.calls.current.return_value = (uuids.node, {'VCPU': 1,
+                                                        'MEMORY_MB': 2048})
+        body = self.api.show(self.context, instance)
+        self.assertEqual({'minimum': 1, 'maximum': 4, 'current': 1,
+                          'next_boot': 1, 'allocated': 1, 'adjustable': True,
+                          'plugged': 3}, body['vcpus'])
+        self.assertNotIn('plugged', body['memory_mb'])
+        # which the response schema allows
+        jsonschema.validate({'xloud_adjust': body},
+                            adjust_schema.show_response)
 
     def test_show_without_allocation(self):
         self.calls.current.return_value = (None, {})

@@ -185,3 +185,39 @@ class ResizingIntoTestCase(test.NoDBTestCase):
         instance = self._instance(None)
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
                          sizing.live(instance))
+
+
+class VcpusPluggedTestCase(test.NoDBTestCase):
+    """A capped guest's remaining vCPUs are recorded, and forgotten."""
+
+    def setUp(self):
+        super().setUp()
+        self.instance = objects.Instance(
+            flavor=fakes.flavor(), old_flavor=None,
+            system_metadata=fakes.adjusted_sysmeta())
+
+    def test_recorded_while_capped(self):
+        sizing.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
+                                      'memory_mb': 1024}, persist=False)
+        self.assertEqual(3, sizing.vcpus_plugged(self.instance))
+        self.assertEqual(1, sizing.live(self.instance)['vcpus'])
+        # an adjust that ends uncapped forgets it
+        sizing.record(self.instance, {'vcpus': 3, 'memory_mb': 1024},
+                      persist=False)
+        self.assertIsNone(sizing.vcpus_plugged(self.instance))
+        self.assertNotIn(sizing.SYSMETA_VCPUS_PLUGGED,
+                         self.instance.system_metadata)
+
+    def test_not_capped(self):
+        self.assertIsNone(sizing.vcpus_plugged(self.instance))
+        sizing.record(self.instance, {'vcpus': 2, 'vcpus_plugged': 2,
+                                      'memory_mb': 1024}, persist=False)
+        self.assertIsNone(sizing.vcpus_plugged(self.instance))
+
+    def test_a_new_domain_has_no_cap(self):
+        sizing.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
+                                      'memory_mb': 1024}, persist=False)
+        sizing.note_boot(self.instance)
+        self.assertIsNone(sizing.vcpus_plugged(self.instance))
+        self.assertNotIn(sizing.SYSMETA_VCPUS_PLUGGED,
+                         self.instance.system_metadata)

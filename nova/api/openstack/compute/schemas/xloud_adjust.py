@@ -52,6 +52,8 @@ _resource = {
         'next_boot': {'type': 'integer', 'minimum': 1},
         'allocated': _nullable_size,
         'adjustable': {'type': 'boolean'},
+        # vCPUs only, when a CPU cap holds the guest to "current"
+        'plugged': {'type': 'integer', 'minimum': 1},
     },
     'required': ['minimum', 'maximum', 'current', 'next_boot', 'allocated',
                  'adjustable'],

@@ -79,6 +79,45 @@ class TestGuestConfig(test.NoDBTestCase):
         self.assertEqual(1536 * units.Ki, parsed.current_memory)
         self.assertEqual(guest.to_xml(), parsed.to_xml())
 
+    def test_format_vcpus(self):
+        guest = self._guest()
+        guest.vcpus_current = 2
+        for number in range(4):
+            vcpu = vconfig.LibvirtConfigGuestVCPU()
+            vcpu.id = number
+            vcpu.enabled = number < 2
+            vcpu.hotpluggable = number >= 1
+            guest.vcpu_list.append(vcpu)
+        doc = etree.fromstring(guest.to_xml())
+        self.assertEqual(
+            [{'id': '0', 'enabled': 'yes', 'hotpluggable': 'no'},
+             {'id': '1', 'enabled': 'yes', 'hotpluggable': 'yes'},
+             {'id': '2', 'enabled': 'no', 'hotpluggable': 'yes'},
+             {'id': '3', 'enabled': 'no', 'hotpluggable': 'yes'}],
+            [dict(v.attrib) for v in doc.findall('./vcpus/vcpu')])
+        # right after <vcpu>, as libvirt writes it
+        tags = [child.tag for child in doc]
+        self.assertEqual(tags.index('vcpu') + 1, tags.index('vcpus'))
+        parsed = vconfig.LibvirtConfigGuest()
+        parsed.parse_str(guest.to_xml())
+        self.assertEqual(guest.to_xml(), parsed.to_xml())
+
+    def test_parse_libvirt_vcpus(self):
+        # libvirt adds the order of the vCPUs online at boot
+        parsed = vconfig.LibvirtConfigGuest()
+        parsed.parse_str("""
+            <domain type='qemu'>
+              <vcpu placement='static' current='1'>2</vcpu>
+              <vcpus>
+                <vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>
+                <vcpu id='1' enabled='no' hotpluggable='yes'/>
+              </vcpus>
+            </domain>""")
+        self.assertEqual(
+            [(0, True, False, 1), (1, False, True, None)],
+            [(v.id, v.enabled, v.hotpluggable, v.order)
+             for v in parsed.vcpu_list])
+
     def test_parse_real_libvirt_xml(self):
         parsed = vconfig.LibvirtConfigGuest()
         parsed.parse_str("""
@@ -189,6 +228,48 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         self.assertEqual('1048576', doc.find('currentMemory').text)
         [balloon] = self._balloons(cfg)
         self.assertEqual('virtio', balloon.model)
+
+    def _vcpus(self, cfg):
+        """[(enabled, hotpluggable)] of each vCPU of ``<vcpus>``."""
+        doc = etree.fromstring(cfg.to_xml())
+        self.assertEqual(
+            [str(n) for n in range(cfg.vcpus)],
+            [v.get('id') for v in doc.findall('./vcpus/vcpu')])
+        return [(v.get('enabled'), v.get('hotpluggable'))
+                for v in doc.findall('./vcpus/vcpu')]
+
+    def test_vcpus_above_the_minimum_are_hotpluggable(self):
+        self.assertEqual(
+            [('yes', 'no'), ('no', 'yes'), ('no', 'yes'), ('no', 'yes')],
+            self._vcpus(self._config(minimum_cpu='1')))
+        self.assertEqual(
+            [('yes', 'no'), ('yes', 'no'), ('no', 'yes'), ('no', 'yes')],
+            self._vcpus(self._config(minimum_cpu='2')))
+
+    def test_vcpus_at_a_persisted_size(self):
+        # booting at a grown size: what was grown stays hot-pluggable
+        cfg = self._config(minimum_cpu='1', sysmeta={
+            'xloud_vcpus': '3', 'xloud_flavorid': 'x1'})
+        self.assertEqual(3, cfg.vcpus_current)
+        self.assertEqual(
+            [('yes', 'no'), ('yes', 'yes'), ('yes', 'yes'), ('no', 'yes')],
+            self._vcpus(cfg))
+
+    def test_vcpus_at_the_maximum(self):
+        cfg = self._config(minimum_cpu='2', sysmeta={
+            'xloud_vcpus': '4', 'xloud_flavorid': 'x1'})
+        self.assertIsNone(cfg.vcpus_current)
+        self.assertEqual(
+            [('yes', 'no'), ('yes', 'no'), ('yes', 'yes'), ('yes', 'yes')],
+            self._vcpus(cfg))
+
+    def test_no_vcpus_without_a_cpu_minimum(self):
+        for cfg in (self._config(), self._config(minimum_memory='512'),
+                    self._config(minimum_cpu='4'),
+                    self._config(image_props={'hw_cpu_policy': 'dedicated'},
+                                 minimum_cpu='1')):
+            self.assertEqual([], cfg.vcpu_list)
+            self.assertNotIn('<vcpus>', cfg.to_xml())
 
     def test_topology_covers_the_maximum(self):
         # every vCPU up to the flavor's vcpus must be hot-pluggable

@@ -121,7 +121,7 @@ class AdjustTestCase(_Base):
         self.domain.setMemoryFlags.assert_called_once_with(
             1536 * units.Ki, flags)
         # what the running guest has, before and after
-        self.assertEqual([mock.call(0)] * 2,
+        self.assertEqual([mock.call(flags=0)] * 2,
                          self.domain.XMLDesc.call_args_list)
 
     @ddt.data(True, False)
@@ -314,11 +314,31 @@ class MemoryLimitTestCase(_Base):
 
     def test_balloon_above_the_record_counts(self):
         # a balloon still above the recorded size is what the guest has:
-        # going to the record's size is a shrink, not a grow
-        self.live = [_xml(1, 1400), _xml(1, 1024)]
-        self._adjust(1024)
+        # going below the record's size waits for it
+        self.live = [_xml(1, 1400), _xml(1, 768)]
+        self._adjust(768)
         self.assertEqual(['balloon', 'limit'],
                          [what for what, _v, _f in self._calls()])
+
+    def test_vcpu_only_adjust_leaves_the_memory(self):
+        # right after a boot the balloon is still on its way down to the
+        # recorded size, which the limit already holds the guest to: an
+        # adjust of the vCPUs alone does not wait for it
+        self.live = [_xml(1, 1400)]
+        with mock.patch.object(xloud, '_balloon_at') as balloon_at:
+            self.assertEqual({'vcpus': 1, 'memory_mb': 1024},
+                             self._adjust(1024))
+        balloon_at.assert_not_called()
+        self.assertEqual([], self._calls())
+
+    def test_vcpu_only_adjust_persists_the_memory(self):
+        self.live = [_xml(1, 1400)]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 1024},
+                         self._adjust(1024, persist=True))
+        # the definition only
+        self.assertEqual([('limit', (1024 + 100) * units.Ki, CONFIG),
+                          ('balloon', 1024 * units.Ki, CONFIG)],
+                         self._calls())
 
     def test_stopped_guest_changes_the_definition(self):
         self.domain.isActive.return_value = 0
@@ -383,3 +403,165 @@ class SizesTestCase(test.NoDBTestCase):
 
     def test_rounded_up_to_whole_mib(self):
         self.assertEqual(513, self._sizes(512 * 1024 + 1)['memory_mb'])
+
+
+_CAPPED = """<domain type='kvm'>
+  <name>instance-1</name>
+  <uuid>%(uuid)s</uuid>
+  <memory>2097152</memory>
+  <currentMemory>1048576</currentMemory>
+  <vcpu current='%(vcpus)d'>4</vcpu>
+  <cputune>%(cputune)s</cputune>
+  <devices>%(channel)s</devices>
+</domain>"""
+_AGENT = ("<channel type='unix'><target type='virtio' "
+          "name='org.qemu.guest_agent.0'/></channel>")
+
+
+def _capped_xml(vcpus, cap=None, agent=True):
+    cputune = ('<global_period>100000</global_period><global_quota>%d'
+               '</global_quota>' % (cap * 100000) if cap else '')
+    return _CAPPED % {'uuid': uuids.instance, 'vcpus': vcpus,
+                      'cputune': cputune, 'channel': _AGENT if agent else ''}
+
+
+class VcpuShrinkTestCase(_Base):
+    """A shrink is cooperative, and capped when the unplug cannot finish."""
+
+    GUEST = fakelibvirt.VIR_DOMAIN_VCPU_GUEST
+
+    def setUp(self):
+        super().setUp()
+        flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
+                                extra_specs={'minimum_cpu': '1'})
+        self.instance = objects.Instance(
+            uuid=uuids.instance, flavor=flavor, image_ref=uuids.image,
+            system_metadata={sizing.SYSMETA_FLAVOR: 'xl',
+                             sizing.SYSMETA_LIVE_VCPUS: '3'})
+        self.domain.isActive.return_value = 1
+        # the live XML before and after the change
+        self.live = [_capped_xml(3)]
+        self.domain.XMLDesc.side_effect = lambda flags: (
+            self.live.pop(0) if len(self.live) > 1 else self.live[0])
+
+    def _adjust(self, vcpus, persist=False):
+        return xloud.adjust(self.guest, self.instance, vcpus, 2048, persist)
+
+    def _calls(self):
+        return [(name, args) for name, args, _kw in self.domain.mock_calls
+                if name in ('setVcpusFlags', 'setSchedulerParametersFlags')]
+
+    def test_agent_offlines_then_unplug(self):
+        self.live = [_capped_xml(3), _capped_xml(1)]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 2048}, self._adjust(1))
+        self.assertEqual([('setVcpusFlags', (1, self.GUEST)),
+                          ('setVcpusFlags', (1, LIVE))], self._calls())
+
+    def test_without_agent_only_unplug(self):
+        self.live = [_capped_xml(3, agent=False), _capped_xml(1)]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 2048}, self._adjust(1))
+        self.assertEqual([('setVcpusFlags', (1, LIVE))], self._calls())
+
+    def test_unplug_that_cannot_finish_is_capped(self):
+        self.domain.setVcpusFlags.side_effect = [
+            None, _libvirt_error('vcpu unplug request timed out')]
+        self.assertEqual({'vcpus': 1, 'vcpus_plugged': 3, 'memory_mb': 2048},
+                         self._adjust(1))
+        self.assertEqual(
+            [('setVcpusFlags', (1, self.GUEST)),
+             ('setVcpusFlags', (1, LIVE)),
+             ('setSchedulerParametersFlags',
+              ({'global_period': 100000, 'global_quota': 100000}, LIVE))],
+            self._calls())
+
+    def test_unplug_that_cannot_finish_persists_the_definition(self):
+        self.domain.setVcpusFlags.side_effect = [
+            None, _libvirt_error('vcpu unplug request timed out'), None]
+        self._adjust(2, persist=True)
+        self.assertEqual(
+            [('setVcpusFlags', (2, self.GUEST)),
+             ('setVcpusFlags', (2, LIVE | CONFIG)),
+             ('setVcpusFlags', (2, CONFIG)),
+             ('setSchedulerParametersFlags',
+              ({'global_period': 100000, 'global_quota': 200000}, LIVE))],
+            self._calls())
+
+    def test_agent_failure_still_unplugs(self):
+        self.live = [_capped_xml(3), _capped_xml(1)]
+        self.domain.setVcpusFlags.side_effect = [
+            _libvirt_error('agent not responding'), None]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 2048}, self._adjust(1))
+
+    def test_cap_refused_fails_with_what_the_guest_has(self):
+        self.domain.setVcpusFlags.side_effect = [
+            None, _libvirt_error('vcpu unplug request timed out')]
+        self.domain.setSchedulerParametersFlags.side_effect = (
+            _libvirt_error('no cpu controller'))
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1)
+        # the allocation stays with what the guest can use
+        self.assertEqual(3, exc.live['vcpus'])
+        self.assertIn('no cpu controller', str(exc))
+
+    def test_grow_within_the_cap_raises_it(self):
+        self.instance.system_metadata[sizing.SYSMETA_LIVE_VCPUS] = '1'
+        self.live = [_capped_xml(3, cap=1)]
+        self.domain.setVcpusFlags.side_effect = [
+            None, _libvirt_error('vcpu unplug request timed out')]
+        self.assertEqual({'vcpus': 2, 'vcpus_plugged': 3, 'memory_mb': 2048},
+                         self._adjust(2))
+        self.assertEqual(
+            ('setSchedulerParametersFlags',
+             ({'global_period': 100000, 'global_quota': 200000}, LIVE)),
+            self._calls()[-1])
+
+    def test_grow_to_what_it_has_lifts_the_cap(self):
+        self.instance.system_metadata[sizing.SYSMETA_LIVE_VCPUS] = '1'
+        self.live = [_capped_xml(3, cap=1), _capped_xml(3)]
+        self.assertEqual({'vcpus': 3, 'memory_mb': 2048}, self._adjust(3))
+        self.assertEqual(
+            [('setVcpusFlags', (3, LIVE)),
+             ('setSchedulerParametersFlags', ({'global_quota': -1}, LIVE)),
+             # and the CPUs the agent took offline come back
+             ('setVcpusFlags', (3, self.GUEST))],
+            self._calls())
+
+    def test_grow_is_not_capped(self):
+        self.live = [_capped_xml(1), _capped_xml(3)]
+        self.assertEqual({'vcpus': 3, 'memory_mb': 2048}, self._adjust(3))
+        self.assertEqual([('setVcpusFlags', (3, LIVE))], self._calls())
+
+    def test_grow_failure_raises(self):
+        self.live = [_capped_xml(1)]
+        self.domain.setVcpusFlags.side_effect = _libvirt_error('no hotplug')
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 3)
+        self.assertEqual(1, exc.live['vcpus'])
+
+    def test_sizes_of_a_capped_guest(self):
+        guest = mock.Mock()
+        guest.is_active.return_value = True
+        guest.get_xml_desc.return_value = _capped_xml(3, cap=1)
+        self.assertEqual({'vcpus': 1, 'vcpus_plugged': 3, 'memory_mb': 1024},
+                         xloud.sizes(guest))
+        # a cap at or above what it has changes nothing
+        guest.get_xml_desc.return_value = _capped_xml(3, cap=4)
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1024}, xloud.sizes(guest))
+
+
+@ddt.ddt
+class GuestSchedulerTestCase(_Base):
+
+    @ddt.data(({'guest': True}, fakelibvirt.VIR_DOMAIN_VCPU_GUEST),
+              ({'live': True}, LIVE))
+    @ddt.unpack
+    def test_set_vcpus_guest(self, kwargs, flags):
+        self.guest.set_vcpus(2, **kwargs)
+        self.domain.setVcpusFlags.assert_called_once_with(2, flags)
+
+    @ddt.data(({}, [0]), ({'live': True}, [LIVE]),
+              ({'persistent': True, 'live': True}, [CONFIG, LIVE]))
+    @ddt.unpack
+    def test_set_scheduler_parameters(self, kwargs, flags):
+        self.guest.set_scheduler_parameters({'global_quota': 1}, **kwargs)
+        self.assertEqual(
+            [mock.call({'global_quota': 1}, f) for f in flags],
+            self.domain.setSchedulerParametersFlags.call_args_list)

@@ -461,12 +461,11 @@ class Queue:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.root / name, dest)
         errors = []
-        patches = self.base_patches() if port else self.patches()
-        for patch, target in patches:
-            errors += self.apply_patch(patch, target, tree,
-                                       keep_rejects=keep_going, fuzz=port)
         if port:
-            return errors
+            return self._port_patches(tree)
+        for patch, target in self.patches():
+            errors += self.apply_patch(patch, target, tree,
+                                       keep_rejects=keep_going)
         if errors:
             if keep_going:
                 hint = ('rejected hunks are left beside their files as '
@@ -479,6 +478,36 @@ class Queue:
             f'xloud {self.pin.local_version}: overlay and patches', cwd=tree)
         git('tag', 'xloud', cwd=tree)
         return tree
+
+    def _port_patches(self, tree):
+        """Apply the series to a port's tree; return what it reports.
+
+        A patch that fails even with fuzz, but has a current override
+        (ported from the series patch as it is now), takes the override:
+        a port then asks for hand work only where the series changed.
+        """
+        overrides = self.overrides()
+        lines = []
+        for patch, target in self.base_patches():
+            path = pathlib.Path(tree) / target
+            original = path.read_bytes() if path.is_file() else None
+            errors = self.apply_patch(patch, target, tree,
+                                      keep_rejects=True, fuzz=True)
+            override = overrides.get(target)
+            failed = [e for e in errors if not e.startswith('fuzz: ')]
+            if failed and override and original is not None:
+                header, _, changed, _ = parse_patch(override.read_text())
+                m = PORT_RE.search(header)
+                if m and m.group(2) == digest(patch) and len(changed) == 1:
+                    path.write_bytes(original)
+                    pathlib.Path(str(path) + '.rej').unlink(missing_ok=True)
+                    again = self.apply_patch(override, changed.pop(), tree)
+                    if not again:
+                        lines.append(f'kept: {self._rel(override)}: current '
+                                     f'for {self._rel(patch)}')
+                        continue
+            lines += errors
+        return lines
 
     def unexported(self, tree):
         """Edits made in ``tree`` that the repository does not hold.
@@ -906,15 +935,20 @@ def port(root, version, tree, write=False):
     if not write:
         lines = queue.materialize(tree, force=True, port=True)
         fuzz = [x[len('fuzz: '):] for x in lines if x.startswith('fuzz: ')]
-        failed = [x for x in lines if not x.startswith('fuzz: ')]
+        kept = [x[len('kept: '):] for x in lines if x.startswith('kept: ')]
+        failed = [x for x in lines
+                  if not x.startswith(('fuzz: ', 'kept: '))]
         print(f'{tree}: {pin.name} {pin.version} (sha256 {pin.sha256}) + '
               f'the series, without overrides')
+        for x in kept:
+            print(f'  override kept: {x}')
         for x in fuzz:
             print(f'  applied with fuzz: {x}')
         for x in failed:
             print(f'  FAILED: {x}')
-        print(f'{len(queue.base_patches())} patches: {len(fuzz)} applied '
-              f'with fuzz, {len(failed)} hunks failed.')
+        print(f'{len(queue.base_patches())} patches: {len(kept)} by their '
+              f'current override, {len(fuzz)} applied with fuzz, '
+              f'{len(failed)} hunks failed.')
         print(f'Fix each failed hunk in {tree} (its *.rej beside it; '
               f'delete the .rej), review the fuzzy ones, then run '
               f'"patchq port {version} --write".')
@@ -987,8 +1021,9 @@ def main(argv=None):
         'port', help='port the queue to another release',
         description='Without --write: unpack VERSION into TREE (default '
         'build/port-VERSION) and apply the series to it, with fuzz where '
-        'a hunk does not apply as it is; list each hunk that fails (its '
-        '*.rej is left beside the file). Fix those in TREE, then run with '
+        'a hunk does not apply as it is, or the current override where one '
+        'is ported from the patch as it is now; list each hunk that still '
+        'fails (its *.rej is left beside the file). Fix those in TREE, then run with '
         '--write: it writes overrides/VERSION/ for every patch the series '
         'does not give exactly, and pins VERSION in upstream.toml.')
     p.add_argument('version', metavar='VERSION')

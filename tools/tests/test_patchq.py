@@ -479,6 +479,23 @@ class TestReleases(QueueTestCase):
         self.assertEqual(1, rc)
         self.assertIn('pyproject.toml.rej', err)
 
+    def test_port_again_keeps_current_overrides(self):
+        self.add_patch(after='ep5 = "mod5"\n')
+        self.add_release('0.9.0', OLDER)
+        tree = self.root / 'build' / 'port'
+        self.main('port', '0.9.0', '--tree', str(tree))
+        (tree / 'pyproject.toml.rej').unlink()
+        pyproject = tree / 'pyproject.toml'
+        pyproject.write_text(pyproject.read_text().replace(
+            'ep5 = "mod5"\n', 'ep5 = "mod5"\nep_new = "new"\n'))
+        self.assertEqual(0, self.main('port', '0.9.0', '--tree', str(tree),
+                                      '--write')[0])
+        rc, out, err = self.main('port', '0.9.0', '--tree', str(tree))
+        self.assertIn('override kept: overrides/0.9.0/pyproject.toml.patch',
+                      out)
+        self.assertIn('0 hunks failed', out)
+        self.assertEqual([], list(tree.rglob('*.rej')))
+
     def test_port_pins_a_new_release(self):
         self.add_patch()
         make_sdist(self.root / '.cache' / 'upstream', version='1.1.0')

@@ -26,10 +26,11 @@ from nova.i18n import _
 from nova.policies import xloud_adjust as xa_policies
 from nova.xloud import api as xloud_api
 from nova.xloud import placement
+from nova.xloud import releases
 from nova.xloud import sizing
 
 
-@validation.validated
+@releases.validated
 class XloudAdjustController(wsgi.Controller):
 
     def __init__(self):

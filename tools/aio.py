@@ -40,6 +40,7 @@ not a way to deploy one (doc/source/admin/xloud-deployment.rst is).
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -74,9 +75,11 @@ PORTS = {
 #: Local, throw-away secrets of a cloud that listens on loopback only.
 PASSWORD = 'xloud-aio'
 REGION = 'RegionOne'
-#: The demo flavor: vCPUs, MiB and its minimums, as the hypervisor suite.
-FLAVOR = {'name': 'xloud.demo', 'vcpus': 4, 'ram': 1024, 'disk': 1,
-          'minimum_cpu': 1, 'minimum_memory': 256}
+#: The demo flavor: vCPUs, MiB and its minimums, as the hypervisor suite,
+#: but no more vCPUs than the host has: placement's VCPU max_unit is the
+#: host's CPU count, so a larger size could never be allocated.
+FLAVOR = {'name': 'xloud.demo', 'vcpus': min(4, os.cpu_count() or 1),
+          'ram': 1024, 'disk': 1, 'minimum_cpu': 1, 'minimum_memory': 256}
 IMAGE = 'xloud-guest'
 #: The Python packages beside our nova (the versions the issue measured).
 SERVICES_PIP = ('keystone==30.0.0', 'glance==33.0.0', 'neutron==29.0.0',
@@ -162,9 +165,11 @@ def port_answers(port, host=HOST):
 
 class Cloud:
 
-    def __init__(self, root=None, work=None):
+    def __init__(self, root=None, work=None, dist=None):
         self.root = pathlib.Path(root or patchq.ROOT)
-        self.work = pathlib.Path(work or self.root / 'build' / 'aio')
+        #: Where the packages to install are: dist/ ("make dist").
+        self.dist = pathlib.Path(dist or self.root / 'dist')
+        self.work = pathlib.Path(work or self.root / 'build' / 'aio').resolve()
         self.venv = self.work / 'venv'
         self.bin = self.venv / 'bin'
         self.run_dir = self.work / 'run'
@@ -194,17 +199,31 @@ class Cloud:
         return None if state == 'Z' else pid
 
     def spawn(self, name, argv, env=None, pidfile=True, cwd=None):
-        """Start ``argv`` in its own session, its output in its log."""
+        """Start ``argv`` in its own session, its output in its log.
+
+        The service outlives this process and is never waited for here,
+        so it is spawned bare (no Popen to warn about it); ``env -C``
+        sets its working directory without another process in between.
+        """
         self.logs.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f'{name}.log', 'ab') as out:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                env=dict(os.environ, **(env or {})), cwd=cwd or self.work)
+        out = os.open(self.logs / f'{name}.log',
+                      os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            pid = os.posix_spawn(
+                '/usr/bin/env',
+                ['env', '-C', str(cwd or self.work)] + [str(a) for a in argv],
+                dict(os.environ, **(env or {})),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out, 1),
+                    (os.POSIX_SPAWN_DUP2, out, 2)],
+                setsid=True)
+        finally:
+            os.close(out)
         if pidfile:
-            self.pidfile(name).write_text(f'{proc.pid}\n')
-        return proc
+            self.pidfile(name).write_text(f'{pid}\n')
+        return pid
 
     def stop(self, name, sig=signal.SIGTERM, wait=30):
         """Stop service ``name`` and its process group."""
@@ -284,8 +303,8 @@ class Cloud:
 
     def wheels(self):
         version = patchq.Queue(self.root).pin.local_version
-        found = [self.root / 'dist' / f'nova-{version}-py3-none-any.whl']
-        found += [self.root / 'dist' /
+        found = [self.dist / f'nova-{version}-py3-none-any.whl']
+        found += [self.dist /
                   f'{module}-{version}-py3-none-any.whl'
                   for module in patchq.PLUGINS.values()]
         missing = [str(w) for w in found if not w.exists()]
@@ -382,8 +401,7 @@ class Cloud:
         }
 
     def rabbitmq_bin(self, tool):
-        found = sorted(pathlib.Path('/usr/lib/rabbitmq/lib').glob(
-            f'rabbitmq_server-*/sbin/{tool}'))
+        found = [p.parent / tool for p in glob_rabbitmq()]
         if not found:
             raise Failed(f'{tool} is missing: install bindep.txt\'s "aio" '
                          f'profile (tools/install-packages.sh aio)')
@@ -1008,6 +1026,62 @@ class Cloud:
                     os.kill(int(proc.name), signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def can_run():
+    """Raise realhv.Unavailable unless the cloud can run here."""
+    realhv.can_run()
+    for binary in ('mariadbd', 'mariadb-install-db', 'unshare'):
+        if not shutil.which(binary):
+            raise realhv.Unavailable(
+                f'{binary} is not installed (bindep.txt, profile "aio")')
+    if not glob_rabbitmq():
+        raise realhv.Unavailable('rabbitmq-server is not installed '
+                                 '(bindep.txt, profile "aio")')
+
+
+def glob_rabbitmq():
+    return sorted(pathlib.Path('/usr/lib/rabbitmq/lib').glob(
+        'rabbitmq_server-*/sbin/rabbitmq-server'))
+
+
+@contextlib.contextmanager
+def session(tree, root=None):
+    """A cloud for the length of a ``with`` block: the end-to-end stage.
+
+    Reuses a cloud that runs whole, and leaves it running. Otherwise
+    builds the packages of ``tree`` into build/aio/dist, brings a cloud
+    up from them, and tears it down afterwards, also when the block
+    failed. Yields the Cloud.
+    """
+    root = pathlib.Path(root or patchq.ROOT)
+    cloud = Cloud(root)
+    if set(cloud.running()) == set(ALL):
+        log('reusing the running cloud (its packages may be older than '
+            'the tree: "make aio-down" to test the tree)')
+        yield cloud
+        return
+    try:
+        if cloud.running():
+            log(f'a partial cloud runs ({", ".join(cloud.running())}): '
+                f'stopping it first')
+            cloud.down()
+        queue = patchq.Queue(root)
+        cloud.dist = cloud.work / 'dist'
+        start = time.monotonic()
+        queue.dist(pathlib.Path(tree), cloud.dist)
+        for directory in patchq.PLUGINS:
+            queue.dist_plugin(directory, cloud.dist)
+        cloud.timings.append(('packages', time.monotonic() - start))
+        log(f'packages: {time.monotonic() - start:.1f} s')
+        cloud.up()
+        yield cloud
+    finally:
+        if cloud.pid('mariadb') or cloud.running():
+            start = time.monotonic()
+            stopped = cloud.down()
+            log(f'stopped {", ".join(stopped)} in '
+                f'{time.monotonic() - start:.0f} s')
 
 
 def usage(cloud):

@@ -551,6 +551,8 @@ class Cloud:
                 'reserved_host_memory_mb': 512,
                 'use_rootwrap_daemon': 'false',
                 'heal_instance_info_cache_interval': -1,
+                # one node: a cold resize (make bench) stays on it
+                'allow_resize_to_same_host': 'true',
             },
             'api': {'auth_strategy': 'keystone'},
             'api_database': {'connection': self.db('nova_api')},

@@ -229,7 +229,7 @@ class Cloud:
             self.pidfile(name).write_text(f'{pid}\n')
         return pid
 
-    def stop(self, name, sig=signal.SIGTERM, wait=30):
+    def stop(self, name, sig=signal.SIGTERM, wait=10):
         """Stop service ``name`` and its process group."""
         pid = self.pid(name)
         if pid:
@@ -1107,7 +1107,7 @@ The cloud is up. Every service listens on {HOST}; logs: {cloud.logs}
   openstack server create --flavor {FLAVOR['name']} --image {IMAGE} \\
       --nic none --wait demo
   openstack console log show demo | grep XLOUD-GUEST | tail -1
-  openstack server adjust demo --vcpus 3 --memory 768 --wait
+  openstack server adjust demo --vcpus {FLAVOR['vcpus']} --memory 768 --wait
   openstack server adjust show demo
   openstack console log show demo | grep XLOUD-GUEST | tail -1
 

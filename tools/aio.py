@@ -1127,9 +1127,10 @@ def main(argv=None):
     try:
         if args.command == 'up':
             cloud.up()
-            print('timings: ' + ', '.join(
-                f'{label} {seconds:.0f} s'
-                for label, seconds in cloud.timings))
+            if cloud.timings:
+                print('timings: ' + ', '.join(
+                    f'{label} {seconds:.0f} s'
+                    for label, seconds in cloud.timings))
             print(usage(cloud))
         elif args.command == 'down':
             stopped = cloud.down()

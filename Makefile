@@ -9,6 +9,8 @@
 #   make bench         benchmarks (not in check): build/bench/results.md
 #   make tree          materialize the patched tree in build/tree
 #   make refresh       write edits made in build/tree back to patches/
+#   make aio           a one-node cloud of real services from dist/ (root)
+#   make aio-down      stop exactly what "make aio" started
 
 PYTHON ?= python3
 # The nova release to build and test: NOVA=<version> names any release
@@ -30,10 +32,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PATCHQ := $(PY) tools/patchq.py
 
+.PHONY: aio aio-down
 .PHONY: help dist check check-all check-hypervisor bench check-queue tree refresh packages install-tree docs clean
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,14p' Makefile
 
 # The virtualenv every step runs in. Debian's python3 needs python3-venv
 # for this; that one package is installed here because bindep itself
@@ -60,10 +63,10 @@ check-queue: $(VENV)/.base
 dist: tree
 	$(PATCHQ) dist --tree $(TREE)
 
-# Debian packages from bindep.txt's "test" and "doc" profiles (root
-# installs them).
+# Debian packages from bindep.txt's "test", "doc" and "aio" profiles
+# (root installs them; "aio" is the end-to-end stage's cloud).
 packages: $(VENV)/.base
-	VENV=$(VENV) tools/install-packages.sh test doc
+	VENV=$(VENV) tools/install-packages.sh test doc aio
 
 # The patched nova, editable so the tests run against build/tree, with its
 # test requirements and placement for the functional tests. Installing it
@@ -109,6 +112,16 @@ docs: install-tree
 # Only the real-hypervisor stage (root): libvirtd, QEMU and a real guest.
 check-hypervisor: install-tree
 	$(PY) tools/run_checks.py --tree $(TREE) --only hypervisor
+
+# A one-node cloud (tools/aio.py): MariaDB, RabbitMQ, Keystone,
+# Placement, Glance, the Neutron API and the patched Nova on libvirt/QEMU,
+# from the packages in dist/, on 127.0.0.1. Idempotent.
+aio: dist
+	VENV=$(VENV) tools/install-packages.sh aio
+	$(PY) tools/aio.py up
+
+aio-down:
+	$(PYTHON) tools/aio.py down
 
 clean:
 	rm -rf build dist

@@ -26,6 +26,9 @@ with its median (p50), p95 and spread (min, max). The scenarios:
             libvirtd + QEMU guest (root only): our driver call against the
             bare libvirt call, until the guest sees the change
   6         the wall time of "make dist" (warm cache) and "make check"
+  7         tools/e2e/bench_cloud.py, on the one-node cloud of tools/aio.py
+            (root only): live adjust against cold resize end to end, with
+            the guest's downtime; the API path of adjust against pause
 
 Results: build/bench/results.json and build/bench/results.md, and the
 table on stdout. doc/source/contributor/xloud-benchmarks.rst says how to
@@ -43,9 +46,14 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import aio  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
 import run_checks  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / 'e2e'))
+
+import bench_cloud  # noqa: E402
 
 COLUMNS = ('scenario', 'row', 'n', 'p50', 'p95', 'min', 'max', 'unit',
            'reference', 'ratio', 'target', 'met')
@@ -134,7 +142,8 @@ def main(argv=None):
                         help='repetitions of each repeated scenario '
                              '(default 20)')
     parser.add_argument('--skip', action='append', default=[],
-                        choices=('functional', 'hypervisor', 'cost'),
+                        choices=('functional', 'hypervisor', 'cloud',
+                                 'cost'),
                         help='leave a group of scenarios out')
     args = parser.parse_args(argv)
     root = patchq.ROOT
@@ -167,6 +176,15 @@ def main(argv=None):
     rows = []
     if raw.exists():
         rows = [json.loads(line) for line in raw.read_text().splitlines()]
+    if 'cloud' not in args.skip:
+        print('== scenario 7: the one-node cloud (tools/aio.py)', flush=True)
+        try:
+            aio.can_run()
+            with aio.session(tree, root) as cloud:
+                # a cold resize boots a guest twice: fewer repetitions
+                rows += bench_cloud.run(cloud, max(1, args.repeat // 4))
+        except (realhv.Unavailable, aio.Failed) as e:
+            problems.append(f'scenario 7 not run: {e}')
     if 'cost' not in args.skip:
         print('== scenario 6: the project\'s own cost', flush=True)
         make = ['make', '--no-print-directory']

@@ -20,8 +20,9 @@ virtualenvs and run, the plugin beside python-openstackclient), the
 plugin's unit tests, the docs (doc/, api-ref/ and releasenotes/ built
 with sphinx-build -W, then checked), the unit tests (ours plus every
 upstream module listed in upstream-tests.txt), the functional tests
-(ours) and the real-hypervisor suite (libvirtd, QEMU and a real guest; as
-root, else counted as skipped). Each stage's results
+(ours), the real-hypervisor suite (libvirtd, QEMU and a real guest; as
+root, else counted as skipped) and the end-to-end tests on a one-node
+cloud (tools/aio.py; as root, else skipped). Each stage's results
 are counted, and the last line printed is the aggregate, exactly
 "N passed, N failed, N skipped". The exit status is non-zero when
 anything failed.
@@ -42,6 +43,7 @@ import zipfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import aio  # noqa: E402
 import docs  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
@@ -455,6 +457,46 @@ class Runner:
         self.stage('hypervisor', counts or Counts(failed=1),
                    time.monotonic() - start)
 
+    def e2e(self):
+        """tools/e2e on a one-node cloud of real services (tools/aio.py).
+
+        Brings the cloud up from the tree's packages (or reuses a running
+        one), runs the tests, and tears down what it brought up, also
+        after a failure. Where it cannot run, it counts as skipped, or as
+        failed when XLOUD_REQUIRE_HYPERVISOR is set (CI sets it).
+        """
+        start = time.monotonic()
+        print('== e2e: a one-node cloud of real services', flush=True)
+        try:
+            aio.can_run()
+        except realhv.Unavailable as e:
+            required = os.environ.get('XLOUD_REQUIRE_HYPERVISOR')
+            print(f'!!!!! END-TO-END STAGE NOT RUN: {e} !!!!!', flush=True)
+            return self.stage('e2e', Counts(
+                failed=int(bool(required)), skipped=int(not required)),
+                time.monotonic() - start)
+        counts = None
+        try:
+            with aio.session(self.tree, self.root) as cloud:
+                up = time.monotonic() - start
+                env = dict(os.environ, XLOUD_AIO_WORK=str(cloud.work))
+                tests = time.monotonic()
+                rc, out = self.run(
+                    [sys.executable, '-m', 'unittest', 'discover', '-v',
+                     '-s', 'tools/e2e', '-t', 'tools/e2e'],
+                    cwd=self.root, env=env)
+                counts = parse_unittest(out)
+                if counts is not None and rc and not counts.failed:
+                    counts.failed += 1
+                print(f'   timings: cloud up {up:.0f} s, tests '
+                      f'{time.monotonic() - tests:.0f} s; bring-up: ' +
+                      ', '.join(f'{label} {seconds:.0f} s'
+                                for label, seconds in cloud.timings))
+        except (aio.Failed, realhv.Unavailable, patchq.QueueError) as e:
+            print(f'   the cloud failed to come up: {e}')
+        self.stage('e2e', counts or Counts(failed=1),
+                   time.monotonic() - start)
+
     def our_tests(self, kind):
         prefix = f'nova/tests/{kind}/'
         return [module_of(n) for n in self.queue.overlay_files()
@@ -470,12 +512,13 @@ class Runner:
 
 
 STAGES = ('queue', 'flake8', 'tools', 'packages', 'osc', 'docs', 'unit',
-          'functional', 'hypervisor')
+          'functional', 'hypervisor', 'e2e')
 #: Stages that prove what every release shares, run on the default release
-#: only: our tools, the plugin and the books. The real-hypervisor suite
+#: only: our tools, the plugin, the books and the end-to-end cloud (its
+#: services run the default release's packages). The real-hypervisor suite
 #: joins them where the queue check proves this release's driver patches
 #: change what the default's do (patchq.Queue.driver_differs).
-SHARED_STAGES = ('tools', 'osc', 'docs', 'hypervisor')
+SHARED_STAGES = ('tools', 'osc', 'docs', 'e2e', 'hypervisor')
 
 
 def release_stages(queue):
@@ -486,8 +529,8 @@ def release_stages(queue):
     shared = [s for s in SHARED_STAGES
               if not (s == 'hypervisor' and differs)]
     why = (f'not run for {queue.pin.version}, proven on the default '
-           f'release: {", ".join(shared)} (the tools, the plugin and the '
-           f'books are the same files on every release')
+           f'release: {", ".join(shared)} (the tools, the plugin, the books '
+           f'and the cloud\'s tests are the same files on every release')
     if 'hypervisor' in shared:
         why += ('; patchq check proves the driver patches change the same '
                 'lines as the default release\'s')
@@ -520,6 +563,7 @@ def main(argv=None):
             'functional', './nova/tests/functional',
             runner.our_tests('functional')),
         'hypervisor': runner.hypervisor,
+        'e2e': runner.e2e,
     }
     wanted, why = release_stages(runner.queue)
     print(f'== nova {runner.queue.pin.local_version}, tree {runner.tree}',

@@ -60,6 +60,12 @@ def run(*cmd, cwd):
 class QueueTestCase(unittest.TestCase):
 
     def setUp(self):
+        # "make" exports NOVA, the release it works on; these tests pick
+        # their own fake releases
+        environ = mock.patch.dict(patchq.os.environ)
+        environ.start()
+        self.addCleanup(environ.stop)
+        patchq.os.environ.pop('NOVA', None)
         tmp = tempfile.TemporaryDirectory(prefix='patchq-test-')
         self.addCleanup(tmp.cleanup)
         self.tmp = pathlib.Path(tmp.name)

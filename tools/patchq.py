@@ -357,7 +357,7 @@ class Queue:
                     fuzz=False):
         """Apply one patch in ``tree``; return a list of error lines.
 
-        With ``fuzz``, a patch that does not apply as it is is applied
+        With ``fuzz``, a patch that does not apply unchanged is applied
         again to the untouched file with one line of context ("git apply
         -C1"), and what that takes is reported as "fuzz: ..." lines.
         """
@@ -1023,9 +1023,10 @@ def main(argv=None):
         'build/port-VERSION) and apply the series to it, with fuzz where '
         'a hunk does not apply as it is, or the current override where one '
         'is ported from the patch as it is now; list each hunk that still '
-        'fails (its *.rej is left beside the file). Fix those in TREE, then run with '
-        '--write: it writes overrides/VERSION/ for every patch the series '
-        'does not give exactly, and pins VERSION in upstream.toml.')
+        'fails (its *.rej is left beside the file). Fix those in TREE, '
+        'then run with --write: it writes overrides/VERSION/ for every '
+        'patch the series does not give exactly, and pins VERSION in '
+        'upstream.toml.')
     p.add_argument('version', metavar='VERSION')
     p.add_argument('--tree', help='default: build/port-VERSION')
     p.add_argument('--write', action='store_true',
@@ -1064,10 +1065,10 @@ def main(argv=None):
             queue.materialize(tree, force=args.force,
                               keep_going=args.keep_going)
             overrides = len(queue.overrides())
+            overridden = f' ({overrides} overridden)' if overrides else ''
             print(f'{tree}: {pin.name} {pin.version} + '
                   f'{len(queue.overlay_files())} new files + '
-                  f'{len(queue.patches())} patches'
-                  + (f' ({overrides} overridden)' if overrides else ''))
+                  f'{len(queue.patches())} patches{overridden}')
         elif args.command == 'refresh':
             written, removed, warnings = queue.refresh(tree)
             for path in written:

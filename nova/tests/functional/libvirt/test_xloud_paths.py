@@ -273,6 +273,10 @@ class CrossCellTest(test_xloud_adjust.XloudAdjustTestBase):
                                           {'revertResize': None})
         self._wait_for_state_change(self.server, 'ACTIVE')
         self._wait_for_migration_status(self.server, ['reverted'])
+        # the source compute is done when it says so (as upstream's
+        # cross-cell tests wait): the server may show ACTIVE before
+        self.notifier.wait_for_versioned_notifications(
+            'instance.resize_revert.end')
         # back at the source, at the first flavor's size as its domain has
         # it; whatever that is, allocation and GET say the same
         server = self.admin_api.get_server(self.server['id'])

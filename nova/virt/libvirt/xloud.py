@@ -108,26 +108,33 @@ def boot_size(instance, image_meta):
     return vcpus, memory_mb
 
 
+def _adjustable(instance, image_meta, minimum, maximum, spec):
+    """Whether a resource may run below its maximum at all.
+
+    ``minimum`` is the flavor's minimum of it (None without one),
+    ``maximum`` the flavor's size, and ``spec`` the extra spec an image
+    property can conflict with.
+    """
+    if minimum is None or minimum >= maximum:
+        return False
+    found = sizing.conflicts(instance.flavor.get('extra_specs', {}) or {},
+                             image_meta.properties if image_meta else None)
+    return spec not in found
+
+
 def _memory_adjustable(instance, image_meta):
     """Whether the guest's memory may run below its maximum at all."""
     flavor = instance.flavor
-    minimum = sizing.minimum_memory_mb(flavor)
-    if minimum is None or minimum >= flavor.memory_mb:
-        return False
-    found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
-                             image_meta.properties if image_meta else None)
-    return sizing.MINIMUM_MEMORY not in found
+    return _adjustable(instance, image_meta,
+                       sizing.minimum_memory_mb(flavor), flavor.memory_mb,
+                       sizing.MINIMUM_MEMORY)
 
 
 def _vcpus_adjustable(instance, image_meta):
     """Whether the guest's vCPUs may run below their maximum at all."""
     flavor = instance.flavor
-    minimum = sizing.minimum_vcpus(flavor)
-    if minimum is None or minimum >= flavor.vcpus:
-        return False
-    found = sizing.conflicts(flavor.get('extra_specs', {}) or {},
-                             image_meta.properties if image_meta else None)
-    return sizing.MINIMUM_CPU not in found
+    return _adjustable(instance, image_meta, sizing.minimum_vcpus(flavor),
+                       flavor.vcpus, sizing.MINIMUM_CPU)
 
 
 def _list_vcpus(guest, minimum, enabled):

@@ -86,9 +86,9 @@ def entry_points(name, text):
     eps = {}
     if parser.has_section('entry_points'):
         for group, value in parser.items('entry_points'):
-            eps[group] = dict(
-                (p.strip() for p in line.split('=', 1))
-                for line in value.splitlines() if '=' in line)
+            pairs = [line.split('=', 1) for line in value.splitlines()
+                     if '=' in line]
+            eps[group] = {k.strip(): v.strip() for k, v in pairs}
     return eps
 
 

@@ -185,8 +185,8 @@ def add_entry_points(text, eps):
     if lines and not lines[-1].endswith('\n'):
         lines[-1] += '\n'
     for group, line in entry_lines(eps):
-        if entry_state(''.join(lines), {group: dict([line.split(' = ')])}
-                       ) == 'patched':
+        name, value = line.split(' = ', 1)
+        if entry_state(''.join(lines), {group: {name: value}}) == 'patched':
             continue
         start = None
         for i, x in enumerate(lines):
@@ -372,8 +372,8 @@ class Target:
                for p, s in sorted(states.items())
                if s in ('drifted', 'missing')]
         if ep in ('missing', 'partial'):
-            bad.append(f'  {os.path.relpath(self.entry_points_file, self.root)}'
-                       f': {ep} entry points')
+            epf = os.path.relpath(self.entry_points_file, self.root)
+            bad.append(f'  {epf}: {ep} entry points')
         if bad:
             raise Refused(f'will not {doing}: local changes in '
                           f'{self.root}; nothing was changed:\n' +

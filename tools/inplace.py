@@ -327,10 +327,15 @@ class Check:
         venv's site-packages, first on the path, gives nova itself. Our
         patched nova installed in the test venv (editable) is hidden: its
         finder and .pth are not loaded, so "import nova" and nova's entry
-        points come from the clean venv.
+        points come from the clean venv. Nova's test harness looks for
+        api-paste.ini in a source tree (etc/nova/ beside nova/); pip
+        installed upstream's copy in the venv's etc/nova/, which oslo.config
+        is pointed at through its environment.
         """
         env = dict(os.environ, PYTHONNOUSERSITE='1')
         env['PYTHONPATH'] = str(site_packages(venv))
+        env['OS_WSGI__API_PASTE_CONFIG'] = str(
+            venv / 'etc' / 'nova' / 'api-paste.ini')
         return env
 
     def functional(self, venv, site, python):

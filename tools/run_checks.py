@@ -20,7 +20,9 @@ virtualenvs and run, the plugin beside python-openstackclient), the
 plugin's unit tests, the docs (doc/, api-ref/ and releasenotes/ built
 with sphinx-build -W, then checked), the unit tests (ours plus every
 upstream module listed in upstream-tests.txt), the functional tests
-(ours), the real-hypervisor suite (libvirtd, QEMU and a real guest; as
+(ours), the in-place patcher on a real pip install of upstream nova
+(apply, status, our functional tests on the default release, revert to
+byte-identical), the real-hypervisor suite (libvirtd, QEMU and a real guest; as
 root, else counted as skipped) and the end-to-end tests on a one-node
 cloud (tools/aio.py; as root, else skipped). Each stage's results
 are counted, and the last line printed is the aggregate, exactly
@@ -45,6 +47,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import aio  # noqa: E402
 import docs  # noqa: E402
+import inplace  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
 
@@ -403,6 +406,33 @@ class Runner:
             counts.failed += 1
         self.stage(name, counts, time.monotonic() - start)
 
+    def in_place(self):
+        """xloud-nova on a clean pip install of upstream nova==<release>.
+
+        apply, status, revert and a byte-for-byte comparison with the
+        fresh install; on the default release also our functional tests,
+        run from the patched install with this venv's dependencies.
+        """
+        start = time.monotonic()
+        version = self.queue.pin.version
+        print(f'== inplace: xloud-nova on pip install nova=={version}',
+              flush=True)
+        work = self.root / 'build' / 'inplace'
+        try:
+            script = inplace.build(self.root, work / 'xloud-nova',
+                                   versions=[version])
+        except patchq.QueueError as e:
+            print(f'   FAIL building xloud-nova: {e}')
+            return self.stage('inplace', Counts(failed=1),
+                              time.monotonic() - start)
+        check = inplace.Check(self.root, script, work)
+        check.release(version, functional=self.python
+                      if self.queue.pin.default else None)
+        passed = sum(check.results)
+        self.stage('inplace', Counts(passed=passed,
+                                     failed=len(check.results) - passed),
+                   time.monotonic() - start)
+
     def hypervisor(self):
         """nova/tests/hypervisor against real libvirtd, QEMU and a guest.
 
@@ -512,7 +542,7 @@ class Runner:
 
 
 STAGES = ('queue', 'flake8', 'tools', 'packages', 'osc', 'docs', 'unit',
-          'functional', 'hypervisor', 'e2e')
+          'functional', 'inplace', 'hypervisor', 'e2e')
 #: Stages that prove what every release shares, run on the default release
 #: only: our tools, the plugin, the books and the end-to-end cloud (its
 #: services run the default release's packages). The real-hypervisor suite
@@ -562,6 +592,7 @@ def main(argv=None):
         'functional': lambda: runner.stestr(
             'functional', './nova/tests/functional',
             runner.our_tests('functional')),
+        'inplace': runner.in_place,
         'hypervisor': runner.hypervisor,
         'e2e': runner.e2e,
     }

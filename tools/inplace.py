@@ -21,11 +21,13 @@
       adds. All of it is embedded in tools/xloud_nova.py, written as one
       self-contained file.
 
-  inplace.py check [--release R ...] [--functional]
+  inplace.py check [--release R ...] [--functional PYTHON]
       The "inplace" stage of make check: per release, a clean virtualenv
-      with upstream nova==R from PyPI, then apply, status, (with
-      --functional, our functional tests against it), revert, and a
-      byte-for-byte comparison with the fresh install.
+      with upstream nova==R from PyPI, then apply and status; the patched
+      nova/ compared file for file, and the entry points, with our wheel
+      of R where make built it; with --functional (the default release),
+      our functional tests run from the patched install; then revert and
+      a byte-for-byte comparison with the fresh install.
 """
 
 import argparse
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import zipfile
 import zlib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -203,6 +206,25 @@ def snapshot(site):
     return out
 
 
+def parse_entry_points(text):
+    """{group: {name: value}} of an installed entry_points.txt."""
+    parser = configparser.ConfigParser(delimiters=('=',),
+                                       interpolation=None)
+    parser.optionxform = str
+    parser.read_string(text)
+    return {g: dict(parser.items(g)) for g in parser.sections()}
+
+
+def find_wheel(root, pin):
+    """Our wheel of ``pin``'s release, where make built it, or None."""
+    name = f'{pin.name}-{pin.local_version}-py3-none-any.whl'
+    for d in ('build/dist-check', 'dist'):
+        path = pathlib.Path(root) / d / name
+        if path.exists():
+            return path
+    return None
+
+
 def site_packages(venv):
     py = venv / 'bin' / 'python'
     return pathlib.Path(subprocess.check_output(
@@ -254,7 +276,7 @@ class Check:
             print(proc.stdout + proc.stderr)
         return venv if proc.returncode == 0 else None
 
-    def release(self, version, functional=None):
+    def release(self, version, functional=None, wheel=None):
         start = time.monotonic()
         print(f'== inplace: nova {version}', flush=True)
         venv = self.install(version)
@@ -281,6 +303,12 @@ class Check:
         proc = self.xloud(venv, 'apply', *target)
         self.record(f'{version}: a second apply is harmless',
                     proc.returncode == 0 and 'nothing to do' in proc.stdout)
+        if wheel:
+            self.same_as_wheel(version, site, wheel)
+        else:
+            print(f'   (no wheel of ours for {version} to compare with: '
+                  f'"make dist NOVA={version}" or the packages stage '
+                  f'builds it)', flush=True)
         probe = ('import importlib.metadata as m\n'
                  'eps = m.entry_points(group="nova.api.extra_spec_'
                  'validators")\n'
@@ -319,6 +347,34 @@ class Check:
         seconds = time.monotonic() - start
         self.timings.append((version, seconds))
         print(f'   nova {version}: {seconds:.0f} s', flush=True)
+
+    def same_as_wheel(self, version, site, wheel):
+        """The patched install holds exactly our wheel's nova/ files.
+
+        And its entry points are the wheel's: what "pip install" of our
+        package would have given, file for file.
+        """
+        with zipfile.ZipFile(wheel) as whl:
+            ours = {n: sha256(whl.read(n)) for n in whl.namelist()
+                    if n.startswith(INSTALLED) and not n.endswith('/')}
+            info = [n for n in whl.namelist()
+                    if n.endswith('.dist-info/entry_points.txt')]
+            wheel_eps = parse_entry_points(whl.read(info[0]).decode())
+        installed = {k: v for k, v in snapshot(site).items()
+                     if k.startswith(INSTALLED)}
+        differ = sorted(n for n in set(ours) | set(installed)
+                        if ours.get(n) != installed.get(n))
+        self.record(f'{version}: nova/ is file for file our wheel\'s '
+                    f'({len(ours)} files, {wheel.name})', not differ,
+                    ', '.join(differ)[:500])
+        metadata = [n for n in os.listdir(site)
+                    if n.startswith('nova-') and n.endswith('.dist-info')]
+        with open(site / metadata[0] / 'entry_points.txt') as f:
+            installed_eps = parse_entry_points(f.read())
+        self.record(f'{version}: the installed entry points are our '
+                    f'wheel\'s', installed_eps == wheel_eps,
+                    str({g: v for g, v in wheel_eps.items()
+                         if installed_eps.get(g) != v})[:500])
 
     def borrow_env(self, venv, python):
         """Run ``python`` (the release's test venv) on ``venv``'s nova.
@@ -389,10 +445,11 @@ def main(argv=None):
         script = build(patchq.ROOT, args.script)
         check = Check(patchq.ROOT, script, args.work,
                       index_url=args.index_url)
-        default = patchq.load_pins(patchq.ROOT)[0].version
         for version in versions:
+            pin = patchq.load_pin(patchq.ROOT, version)
             check.release(version, functional=args.functional
-                          if version == default else None)
+                          if pin.default else None,
+                          wheel=find_wheel(patchq.ROOT, pin))
     except patchq.QueueError as e:
         print(f'inplace: {e}', file=sys.stderr)
         return 1

@@ -427,7 +427,8 @@ class Runner:
                               time.monotonic() - start)
         check = inplace.Check(self.root, script, work)
         check.release(version, functional=self.python
-                      if self.queue.pin.default else None)
+                      if self.queue.pin.default else None,
+                      wheel=inplace.find_wheel(self.root, self.queue.pin))
         passed = sum(check.results)
         self.stage('inplace', Counts(passed=passed,
                                      failed=len(check.results) - passed),

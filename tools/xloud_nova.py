@@ -406,13 +406,15 @@ def blob(data, digest):
     return raw
 
 
-def restart_lines(paths):
+def services_to_restart(paths):
     services = set()
     for path in paths:
         for prefix, names in SERVICES:
             if path.startswith(prefix):
                 services.update(names)
-    return [s for s in SERVICE_ORDER if s in services]
+    names = [s for s in SERVICE_ORDER if s in services and s != 'nova-manage']
+    kolla = ', '.join(s.replace('-', '_') for s in names)
+    return f'{", ".join(names)} (in kolla: the containers {kolla})'
 
 
 def apply(target, dry_run=False, out=print):
@@ -491,7 +493,7 @@ def apply(target, dry_run=False, out=print):
         f'{len(rel["files"])} in all); originals backed up in '
         f'{target.backup}; manifest {os.path.join(target.state, MANIFEST)}')
     out('restart these services where they run from this site-packages: ' +
-        ', '.join(restart_lines(paths)))
+        services_to_restart(paths))
     return 0
 
 
@@ -601,7 +603,7 @@ def revert(target, dry_run=False, out=print):
         shutil.rmtree(target.state)
     out(f'{target.root}: nova {target.version} reverted to upstream '
         f'({len(todo)} files); restart the services that loaded it: ' +
-        ', '.join(restart_lines(f['path'] for f in rel['files'])))
+        services_to_restart(f['path'] for f in rel['files']))
     return 0
 
 

@@ -132,10 +132,11 @@ def edit(data, edits):
     return ''.join(out).encode('latin-1')
 
 
-def atomic_write(path, data, mode=None):
+def atomic_write(path, data, like=None):
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
-    Readers see the old file or the new one, never a part of either.
+    Readers see the old file or the new one, never a part of either. The
+    new file takes the mode (and, as root, the owner) of the file ``like``.
     """
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=directory)
@@ -144,8 +145,11 @@ def atomic_write(path, data, mode=None):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if like is not None:
+            st = os.stat(like)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -388,11 +392,7 @@ class Target:
         if os.path.isfile(dest) and sha256_file(dest) == digest:
             return
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        atomic_write(dest, read(src), os.stat(src).st_mode & 0o7777)
-
-    def new_mode(self, path):
-        """The mode of a new file: that of nova/__init__.py."""
-        return os.stat(self.path('nova/__init__.py')).st_mode & 0o666
+        atomic_write(dest, read(src), like=src)
 
     def clean_leftovers(self):
         for tmp in self.leftovers():
@@ -454,16 +454,16 @@ def apply(target, dry_run=False, out=print):
         path = target.path(f['path'])
         if f['upstream'] is None:
             data = blob(target.data, f['patched'])
-            mode = target.new_mode(path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            like = target.path('nova/__init__.py')
+            make_dirs(os.path.dirname(path), like=os.path.dirname(like))
         else:
             target.keep_backup(path, f['path'], f['upstream'])
             data = edit(read(path), f['forward'])
-            mode = os.stat(path).st_mode & 0o7777
+            like = path
             if sha256_bytes(data) != f['patched']:
                 raise Refused(f'{f["path"]}: the embedded edits do not give '
                               f'the patched file; this xloud-nova is broken')
-        atomic_write(path, data, mode)
+        atomic_write(path, data, like)
     if ep != 'patched':
         epf = target.entry_points_file
         with open(epf, encoding='utf-8') as f:
@@ -471,7 +471,7 @@ def apply(target, dry_run=False, out=print):
         target.keep_backup(epf, os.path.relpath(epf, target.root),
                            sha256_bytes(text.encode()))
         atomic_write(epf, add_entry_points(text, rel['entry_points']).encode(),
-                     os.stat(epf).st_mode & 0o7777)
+                     like=epf)
     with open(target.entry_points_file, 'rb') as f:
         ep_digest = sha256_bytes(f.read())
     target.save(MANIFEST, {
@@ -579,7 +579,7 @@ def revert(target, dry_run=False, out=print):
             data = edit(read(path), f['reverse'])
         if sha256_bytes(data) != f['upstream']:
             raise Refused(f'{f["path"]}: cannot rebuild upstream\'s file')
-        atomic_write(path, data, os.stat(path).st_mode & 0o7777)
+        atomic_write(path, data, like=path)
     if ep != 'upstream':
         epf = target.entry_points_file
         with open(epf, encoding='utf-8') as f:
@@ -591,7 +591,7 @@ def revert(target, dry_run=False, out=print):
                 kept = f.read()
             if add_entry_points(kept, rel['entry_points']) == text:
                 data = kept
-        atomic_write(epf, data.encode(), os.stat(epf).st_mode & 0o7777)
+        atomic_write(epf, data.encode(), like=epf)
     for d in sorted(rel['new_dirs'], key=len, reverse=True):
         path = target.path(d)
         pycache = os.path.join(path, '__pycache__')
@@ -605,6 +605,18 @@ def revert(target, dry_run=False, out=print):
         f'({len(todo)} files); restart the services that loaded it: ' +
         services_to_restart(f['path'] for f in rel['files']))
     return 0
+
+
+def make_dirs(directory, like):
+    """Create ``directory`` and its parents with the mode of ``like``."""
+    if os.path.isdir(directory):
+        return
+    make_dirs(os.path.dirname(directory), like)
+    st = os.stat(like)
+    os.mkdir(directory)
+    os.chmod(directory, st.st_mode & 0o7777)
+    if os.geteuid() == 0:
+        os.chown(directory, st.st_uid, st.st_gid)
 
 
 def drop_bytecode(path):

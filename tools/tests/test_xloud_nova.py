@@ -168,6 +168,19 @@ class ApplyTest(FakeSiteTest):
         self.assertEqual(self.fresh, snapshot(self.site))
         self.assert_status('upstream:')
 
+    def test_modes_kept(self):
+        def mode(name):
+            return (self.site / name).stat().st_mode & 0o777
+
+        (self.site / 'nova/a.py').chmod(0o640)
+        (self.site / 'nova/__init__.py').chmod(0o604)
+        self.applied()
+        self.assertEqual(0o640, mode('nova/a.py'))
+        self.assertEqual(0o604, mode('nova/xloud/b.py'))
+        self.assertEqual(0o755, mode('nova/xloud'))
+        self.assertEqual(0, self.run_cmd('revert')[0])
+        self.assertEqual(0o640, mode('nova/a.py'))
+
     def test_dry_run_changes_nothing(self):
         rc, out, _ = self.run_cmd('apply', '--dry-run')
         self.assertEqual(0, rc)
@@ -295,7 +308,7 @@ class InterruptedTest(FakeSiteTest):
         real = xloud_nova.atomic_write
         calls = []
 
-        def write(path, data, mode=None):
+        def write(path, data, like=None):
             calls.append(path)
             if len(calls) == n:
                 if leave_temp:
@@ -304,7 +317,7 @@ class InterruptedTest(FakeSiteTest):
                     with open(tmp, 'wb') as f:
                         f.write(data[:3])
                 raise Crash()
-            return real(path, data, mode)
+            return real(path, data, like)
 
         with mock.patch.object(xloud_nova, 'atomic_write', write):
             try:

@@ -409,9 +409,11 @@ class Runner:
     def in_place(self):
         """xloud-nova on a clean pip install of upstream nova==<release>.
 
-        apply, status, revert and a byte-for-byte comparison with the
-        fresh install; on the default release also our functional tests,
-        run from the patched install with this venv's dependencies.
+        apply, status, nova/ file for file our wheel's, revert and a
+        byte-for-byte comparison with the fresh install; on the default
+        release also our functional tests (inplace.SMOKE, or all of them
+        with XLOUD_INPLACE_FUNCTIONAL=all), run from the patched install
+        with this venv's dependencies.
         """
         start = time.monotonic()
         version = self.queue.pin.version
@@ -425,7 +427,9 @@ class Runner:
             print(f'   FAIL building xloud-nova: {e}')
             return self.stage('inplace', Counts(failed=1),
                               time.monotonic() - start)
-        check = inplace.Check(self.root, script, work)
+        check = inplace.Check(
+            self.root, script, work, concurrency=self.concurrency,
+            every_test=os.environ.get('XLOUD_INPLACE_FUNCTIONAL') == 'all')
         check.release(version, functional=self.python
                       if self.queue.pin.default else None,
                       wheel=inplace.find_wheel(self.root, self.queue.pin))

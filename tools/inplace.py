@@ -455,6 +455,9 @@ def main(argv=None):
     p.add_argument('--every-test', action='store_true',
                    help='with --functional, every functional test of ours '
                    '(default: %s)' % ', '.join(SMOKE))
+    p.add_argument('--python', default=sys.executable,
+                   help='the interpreter of the clean venvs, which runs '
+                   'xloud-nova (default: this one)')
     p.add_argument('--index-url', help='install nova from this index')
     args = parser.parse_args(argv)
     try:
@@ -464,7 +467,7 @@ def main(argv=None):
         versions = args.release or [
             p.version for p in patchq.load_pins(patchq.ROOT)]
         script = build(patchq.ROOT, args.script)
-        check = Check(patchq.ROOT, script, args.work,
+        check = Check(patchq.ROOT, script, args.work, python=args.python,
                       index_url=args.index_url, every_test=args.every_test)
         for version in versions:
             pin = patchq.load_pin(patchq.ROOT, version)

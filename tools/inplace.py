@@ -217,6 +217,27 @@ def snapshot(site):
     return out
 
 
+#: Runs xloud-nova (argv: N, the script, its arguments) and kills it at
+#: its N-th os.replace, as a crash or a kill -9 would.
+CRASH = (
+    'import os, runpy, sys\n'
+    'n = int(sys.argv.pop(1))\n'
+    'real = os.replace\n'
+    'calls = []\n'
+    'def replace(*args, **kwargs):\n'
+    '    calls.append(args)\n'
+    '    if len(calls) == n:\n'
+    '        os._exit(9)\n'
+    '    return real(*args, **kwargs)\n'
+    'os.replace = replace\n'
+    'sys.argv = sys.argv[1:]\n'
+    'runpy.run_path(sys.argv[0], run_name="__main__")\n')
+#: Where the real-install check kills apply and revert: about half-way
+#: through their renames (apply: some 70 files and 20 backups; revert:
+#: 20 upstream files put back, the new files are unlinked).
+CRASH_AT = {'apply': 40, 'revert': 10}
+
+
 def parse_entry_points(text):
     """{group: {name: value}} of an installed entry_points.txt."""
     parser = configparser.ConfigParser(delimiters=('=',),
@@ -306,8 +327,10 @@ class Check:
         proc = self.xloud(venv, 'apply', '--dry-run', *target)
         self.record(f'{version}: apply --dry-run changes nothing',
                     proc.returncode == 0 and snapshot(site) == fresh)
+        self.crash(venv, version, 'apply', CRASH_AT['apply'], target)
         proc = self.xloud(venv, 'apply', *target)
-        self.record(f'{version}: apply', proc.returncode == 0 and
+        self.record(f'{version}: apply again finishes the interrupted one',
+                    proc.returncode == 0 and
                     'restart these services' in proc.stdout)
         proc = self.xloud(venv, 'status', *target)
         self.record(f'{version}: status says patched',
@@ -345,8 +368,10 @@ class Check:
         self.record(f'{version}: revert --dry-run changes nothing',
                     proc.returncode == 0 and
                     'unchanged' in proc.stdout)
+        self.crash(venv, version, 'revert', CRASH_AT['revert'], target)
         proc = self.xloud(venv, 'revert', *target)
-        self.record(f'{version}: revert', proc.returncode == 0)
+        self.record(f'{version}: revert again finishes the interrupted one',
+                    proc.returncode == 0)
         after = snapshot(site)
         diff = sorted(set(after.items()) ^ set(fresh.items()))
         self.record(f'{version}: every file byte-identical to the fresh '
@@ -359,6 +384,25 @@ class Check:
         seconds = time.monotonic() - start
         self.timings.append((version, seconds))
         print(f'   nova {version}: {seconds:.0f} s', flush=True)
+
+    def crash(self, venv, version, command, n, target):
+        """Kill ``xloud-nova command`` at its ``n``-th rename.
+
+        The process dies there (os._exit: no cleanup runs), with the n-th
+        file written to its temporary file and not renamed. status must
+        then say partial.
+        """
+        proc = subprocess.run(
+            [str(venv / 'bin' / 'python'), '-c', CRASH, str(n),
+             str(self.script), command] + list(target),
+            capture_output=True, text=True)
+        status = self.xloud(venv, 'status', *target)
+        self.record(f'{version}: {command} killed at its {n}th file write '
+                    f'leaves status partial', proc.returncode == 9 and
+                    status.returncode == 1 and
+                    status.stdout.startswith('partial:'),
+                    '' if proc.returncode == 9 else
+                    f'(rc {proc.returncode}) {proc.stderr[-300:]}')
 
     def same_as_wheel(self, version, site, wheel):
         """The patched install holds exactly our wheel's nova/ files.

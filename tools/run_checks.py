@@ -430,9 +430,14 @@ class Runner:
         check = inplace.Check(
             self.root, script, work, concurrency=self.concurrency,
             every_test=os.environ.get('XLOUD_INPLACE_FUNCTIONAL') == 'all')
-        check.release(version, functional=self.python
-                      if self.queue.pin.default else None,
-                      wheel=inplace.find_wheel(self.root, self.queue.pin))
+        try:
+            check.release(version, functional=self.python
+                          if self.queue.pin.default else None,
+                          wheel=inplace.find_wheel(self.root,
+                                                   self.queue.pin))
+        except (OSError, subprocess.CalledProcessError) as e:
+            check.record(f'{version}: the check could not go on', False,
+                         str(e))
         passed = sum(check.results)
         self.stage('inplace', Counts(passed=passed,
                                      failed=len(check.results) - passed),

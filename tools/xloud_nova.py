@@ -272,12 +272,12 @@ class Target:
         """(metadata directory, version) of the installed nova."""
         found = []
         for name in sorted(os.listdir(self.root)):
-            m = re.match(r'^nova-([^-]+?)\.(dist-info|egg-info)$', name,
-                         re.I)
+            m = re.match(r'^nova-([^-]+?)(-py[0-9.]+)?\.(dist-info|egg-info)$',
+                         name, re.I)
             if not m or not os.path.isdir(os.path.join(self.root, name)):
                 continue
             meta = os.path.join(self.root, name,
-                                'METADATA' if m.group(2) == 'dist-info'
+                                'METADATA' if m.group(3) == 'dist-info'
                                 else 'PKG-INFO')
             version = m.group(1)
             if os.path.isfile(meta):

@@ -227,6 +227,17 @@ class ApplyTest(FakeSiteTest):
         self.assertEqual(2, rc)
         self.assertIn('no nova-*.dist-info', err)
 
+    def test_egg_info(self):
+        """Distribution packages install nova-<version>-pyX.Y.egg-info."""
+        info = self.site / 'nova-34.0.0.dist-info'
+        egg = self.site / 'nova-34.0.0-py3.11.egg-info'
+        info.rename(egg)
+        (egg / 'METADATA').rename(egg / 'PKG-INFO')
+        self.applied()
+        self.assertIn('minimum = ', (egg / 'entry_points.txt').read_text())
+        self.assertEqual(0, self.run_cmd('revert')[0])
+        self.assertEqual(ENTRY_POINTS, (egg / 'entry_points.txt').read_text())
+
     def test_locally_modified_file(self):
         (self.site / 'nova/conf/c.py').write_bytes(b'a = 2\n')
         fresh = snapshot(self.site)

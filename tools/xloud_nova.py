@@ -98,6 +98,11 @@ def payload():
     return data
 
 
+def newest_first(versions):
+    return sorted(versions, reverse=True, key=lambda v: tuple(
+        int(n) for n in re.findall(r'[0-9]+', v)))
+
+
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -296,7 +301,7 @@ class Target:
 
     def supported(self):
         releases = self.data['releases']
-        names = ', '.join(sorted(releases, reverse=True))
+        names = ', '.join(newest_first(releases))
         if '+xloud' in self.version:
             raise Refused(f'nova {self.version} is XLoud Nova\'s own '
                           f'package: it needs no patching in place')
@@ -657,7 +662,7 @@ def main(argv=None, out=print):
     try:
         if args.command == 'releases':
             data = payload()
-            for version in sorted(data['releases'], reverse=True):
+            for version in newest_first(data['releases']):
                 out(f'nova {version}: xloud {data["xloud"]} '
                     f'({data["releases"][version]["series"]})')
             return 0

@@ -25,9 +25,10 @@
       The "inplace" stage of make check: per release, a clean virtualenv
       with upstream nova==R from PyPI, then apply and status; the patched
       nova/ compared file for file, and the entry points, with our wheel
-      of R where make built it; with --functional (the default release),
-      our functional tests run from the patched install; then revert and
-      a byte-for-byte comparison with the fresh install.
+      of R where make built it; with --functional, our functional tests
+      (a smoke set, or --every-test) run from the patched install; then
+      revert and a byte-for-byte comparison with the fresh install.
+      apply and revert are each also killed half-way and run again.
 """
 
 import argparse
@@ -493,9 +494,10 @@ def main(argv=None):
     p.add_argument('--release', action='append',
                    help='a pinned release (default: every one)')
     p.add_argument('--functional', metavar='PYTHON',
-                   help='run our functional tests on the default release, '
-                   'borrowing the dependencies of this interpreter\'s '
-                   'environment')
+                   help='run our functional tests from each patched '
+                   'install, borrowing the dependencies of this '
+                   'interpreter\'s environment: the release\'s test venv '
+                   '(.venv, or .venv-R with --release R)')
     p.add_argument('--every-test', action='store_true',
                    help='with --functional, every functional test of ours '
                    '(default: %s)' % ', '.join(SMOKE))
@@ -515,8 +517,7 @@ def main(argv=None):
                       index_url=args.index_url, every_test=args.every_test)
         for version in versions:
             pin = patchq.load_pin(patchq.ROOT, version)
-            check.release(version, functional=args.functional
-                          if pin.default else None,
+            check.release(version, functional=args.functional,
                           wheel=find_wheel(patchq.ROOT, pin))
     except patchq.QueueError as e:
         print(f'inplace: {e}', file=sys.stderr)

@@ -364,7 +364,7 @@ class Check:
             self.record(f'{version}: the installed validators register '
                         f'and refuse minimum_cpu=abc', ok,
                         '' if ok else (proc.stdout + proc.stderr)[-300:])
-            self.functional(venv, site, functional)
+            self.functional(version, venv, site, functional)
         proc = self.xloud(venv, 'revert', '--dry-run', *target)
         self.record(f'{version}: revert --dry-run changes nothing',
                     proc.returncode == 0 and
@@ -452,7 +452,7 @@ class Check:
             venv / 'etc' / 'nova' / 'api-paste.ini')
         return env
 
-    def functional(self, venv, site, python):
+    def functional(self, version, venv, site, python):
         """Our functional tests, run from the in-place patched nova."""
         runner = __import__('run_checks')
         queue = patchq.Queue(self.root)
@@ -476,8 +476,9 @@ class Check:
         ok = bool(counts is not None and proc.returncode == 0 and
                   counts.passed)
         which = 'every one of' if self.every_test else 'a smoke set of'
-        self.record(f'{which} our functional tests against the in-place '
-                    f'nova ({counts}, {time.monotonic() - start:.0f} s)', ok,
+        self.record(f'{version}: {which} our functional tests from the '
+                    f'patched install ({counts}, '
+                    f'{time.monotonic() - start:.0f} s)', ok,
                     proc.stderr[-500:] if not ok else '')
         shutil.rmtree(site / '.stestr', ignore_errors=True)
 

@@ -383,6 +383,11 @@ class Target:
         if ep in ('missing', 'partial'):
             epf = os.path.relpath(self.entry_points_file, self.root)
             bad.append(f'  {epf}: {ep} entry points')
+        manifest = self.load(MANIFEST) or {}
+        if bad and manifest.get('xloud') not in (None, self.data['xloud']):
+            bad.append(f'  (xloud {manifest["xloud"]} was applied here '
+                       f'{manifest.get("applied", "")}: revert it with the '
+                       f'xloud-nova that applied it, then apply this one)')
         if bad:
             raise Refused(f'will not {doing}: local changes in '
                           f'{self.root}; nothing was changed:\n' +

@@ -266,6 +266,19 @@ class ApplyTest(FakeSiteTest):
         self.assertEqual(2, rc)
         self.assertEqual(before, snapshot(self.site))
 
+    def test_applied_by_another_xloud_release(self):
+        """A new release of the queue asks to revert the old one first."""
+        self.applied()
+        manifest = self.site / '.xloud-nova/manifest.json'
+        data = xloud_nova.json.loads(manifest.read_text())
+        data['xloud'] = 6
+        manifest.write_text(xloud_nova.json.dumps(data))
+        (self.site / 'nova/a.py').write_bytes(PATCHED + b'# xloud 6\n')
+        rc, _, err = self.run_cmd('apply')
+        self.assertEqual(2, rc)
+        self.assertIn('nova/a.py: modified', err)
+        self.assertIn('xloud 6 was applied here', err)
+
     def test_missing_upstream_file(self):
         (self.site / 'nova/conf/c.py').unlink()
         rc, _, err = self.run_cmd('apply')

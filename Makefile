@@ -1,6 +1,6 @@
 # XLoud Nova: build the patched Nova packages and prove them.
 #
-#   make dist          patched wheel + sdist in dist/
+#   make dist          patched wheel + sdist, and xloud-nova, in dist/
 #   make check         every test (installs Debian packages when root)
 #   make check-all     make check for every pinned release (what CI runs)
 #   make check-queue   seconds: do the patches still apply, no copies?
@@ -60,8 +60,11 @@ refresh: $(VENV)/.base
 check-queue: $(VENV)/.base
 	$(PATCHQ) check
 
+# The packages of this release, and xloud-nova, the single-file in-place
+# patcher that carries every pinned release (tools/inplace.py).
 dist: tree
 	$(PATCHQ) dist --tree $(TREE)
+	$(PY) tools/inplace.py build --out dist/xloud-nova
 
 # Debian packages from bindep.txt's "test", "doc" and "aio" profiles
 # (root installs them; "aio" is the end-to-end stage's cloud).

@@ -20,7 +20,9 @@ virtualenvs and run, the plugin beside python-openstackclient), the
 plugin's unit tests, the docs (doc/, api-ref/ and releasenotes/ built
 with sphinx-build -W, then checked), the unit tests (ours plus every
 upstream module listed in upstream-tests.txt), the functional tests
-(ours), the real-hypervisor suite (libvirtd, QEMU and a real guest; as
+(ours), the in-place patcher on a real pip install of upstream nova
+(apply, status, a smoke set of our functional tests, revert to
+byte-identical), the real-hypervisor suite (libvirtd, QEMU and a real guest; as
 root, else counted as skipped) and the end-to-end tests on a one-node
 cloud (tools/aio.py; as root, else skipped). Each stage's results
 are counted, and the last line printed is the aggregate, exactly
@@ -45,6 +47,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import aio  # noqa: E402
 import docs  # noqa: E402
+import inplace  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
 
@@ -404,6 +407,42 @@ class Runner:
             counts.failed += 1
         self.stage(name, counts, time.monotonic() - start)
 
+    def in_place(self):
+        """xloud-nova on a clean pip install of upstream nova==<release>.
+
+        apply (killed half-way, then again), status, nova/ file for file
+        our wheel's, our functional tests (inplace.SMOKE, or all of them
+        with XLOUD_INPLACE_FUNCTIONAL=all) run from the patched install
+        with this venv's dependencies, revert (killed half-way, then
+        again) and a byte-for-byte comparison with the fresh install.
+        """
+        start = time.monotonic()
+        version = self.queue.pin.version
+        print(f'== inplace: xloud-nova on pip install nova=={version}',
+              flush=True)
+        work = self.root / 'build' / 'inplace'
+        try:
+            script = inplace.build(self.root, work / 'xloud-nova',
+                                   versions=[version])
+        except patchq.QueueError as e:
+            print(f'   FAIL building xloud-nova: {e}')
+            return self.stage('inplace', Counts(failed=1),
+                              time.monotonic() - start)
+        check = inplace.Check(
+            self.root, script, work, concurrency=self.concurrency,
+            every_test=os.environ.get('XLOUD_INPLACE_FUNCTIONAL') == 'all')
+        try:
+            check.release(version, functional=self.python,
+                          wheel=inplace.find_wheel(self.root,
+                                                   self.queue.pin))
+        except (OSError, subprocess.CalledProcessError) as e:
+            check.record(f'{version}: the check could not go on', False,
+                         str(e))
+        passed = sum(check.results)
+        self.stage('inplace', Counts(passed=passed,
+                                     failed=len(check.results) - passed),
+                   time.monotonic() - start)
+
     def hypervisor(self):
         """nova/tests/hypervisor against real libvirtd, QEMU and a guest.
 
@@ -513,7 +552,7 @@ class Runner:
 
 
 STAGES = ('queue', 'flake8', 'tools', 'packages', 'osc', 'docs', 'unit',
-          'functional', 'hypervisor', 'e2e')
+          'functional', 'inplace', 'hypervisor', 'e2e')
 #: Stages that prove what every release shares, run on the default release
 #: only: our tools, the plugin, the books and the end-to-end cloud (its
 #: services run the default release's packages). The real-hypervisor suite
@@ -563,6 +602,7 @@ def main(argv=None):
         'functional': lambda: runner.stestr(
             'functional', './nova/tests/functional',
             runner.our_tests('functional')),
+        'inplace': runner.in_place,
         'hypervisor': runner.hypervisor,
         'e2e': runner.e2e,
     }

@@ -1,6 +1,7 @@
 # XLoud Nova: build the patched Nova packages and prove them.
 #
-#   make dist          patched wheel + sdist, and xloud-nova, in dist/
+#   make dist          patched wheel + sdist, and xloud-nova (a file and a
+#                      wheel), in dist/
 #   make check         every test (installs Debian packages when root)
 #   make check-all     make check for every pinned release (what CI runs)
 #   make check-queue   seconds: do the patches still apply, no copies?
@@ -64,7 +65,7 @@ check-queue: $(VENV)/.base
 # patcher that carries every pinned release (tools/inplace.py).
 dist: tree
 	$(PATCHQ) dist --tree $(TREE)
-	$(PY) tools/inplace.py build --out dist/xloud-nova
+	$(PY) tools/inplace.py build --out dist/xloud-nova --package dist
 
 # Debian packages from bindep.txt's "test", "doc" and "aio" profiles
 # (root installs them; "aio" is the end-to-end stage's cloud).

@@ -13,13 +13,13 @@
 
 """Build xloud-nova, the in-place patcher, and prove it on real installs.
 
-  inplace.py build [--out dist/xloud-nova]
+  inplace.py build [--out dist/xloud-nova] [--package DIR]
       For every pinned release: the installed files our queue touches
       (only what a wheel installs, under nova/), their upstream and
       patched sha256, the line edits between them both ways, the new
       files, and the entry points our pyproject.toml / setup.cfg patch
       adds. All of it is embedded in tools/xloud_nova.py, written as one
-      self-contained file.
+      self-contained file; --package also builds its wheel and sdist.
 
   inplace.py check [--release R ...] [--functional PYTHON]
       The "inplace" stage of make check: per release, a clean virtualenv
@@ -58,6 +58,27 @@ INSTALLED = 'nova/'
 #: Files where packaging metadata is declared, by release.
 PACKAGING = ('pyproject.toml', 'setup.cfg')
 PAYLOAD_LINE = 'PAYLOAD = None\n'
+#: The distribution (and module) that ships the single file.
+PACKAGE = 'xloud_nova_inplace'
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "{version}"
+description = "Apply XLoud Nova to an installed upstream Nova, in place"
+readme = "README.rst"
+license = "Apache-2.0"
+requires-python = ">=3.9"
+
+[project.scripts]
+xloud-nova = "{name}:main"
+
+[tool.setuptools]
+py-modules = ["{name}"]
+"""
 #: The functional tests make check runs from the patched install: the
 #: flavor extra specs through the REST API (they need the entry points
 #: apply added to the installed metadata), and a live adjust and its
@@ -193,6 +214,29 @@ def build(root, out, versions=None):
     tmp.chmod(0o755)
     os.replace(tmp, out)
     return out
+
+
+def build_package(root, script, outdir):
+    """The wheel and sdist of ``script``: ``pip install`` gives xloud-nova.
+
+    One module (the single file, unchanged) and a console script, so an
+    operator can install the command on a host or into an image with pip
+    as well as copy the file. Versioned like the plugin: the default
+    release's local version, since it carries every release.
+
+    :returns: [wheel, sdist] paths in ``outdir``
+    """
+    default = patchq.load_pins(root)[0]
+    with tempfile.TemporaryDirectory(prefix='xloud-nova-pkg-') as source:
+        source = pathlib.Path(source)
+        shutil.copyfile(script, source / f'{PACKAGE}.py')
+        (source / 'pyproject.toml').write_text(PYPROJECT.format(
+            name=PACKAGE, version=default.local_version))
+        (source / 'README.rst').write_text(
+            TEMPLATE.read_text().split('"""')[1].strip() + '\n')
+        return patchq.Queue(root, pin=default)._build(
+            source, pathlib.Path(outdir), PACKAGE, 'xloud-nova',
+            version=default.local_version, shared=True)
 
 
 # -- the real-install check ----------------------------------------------
@@ -386,6 +430,43 @@ class Check:
         self.timings.append((version, seconds))
         print(f'   nova {version}: {seconds:.0f} s', flush=True)
 
+    def package(self, versions):
+        """The command's wheel installs with pip and is the single file.
+
+        Built from every pinned release, installed alone in a clean
+        virtualenv (it has no dependencies), its console script must list
+        ``versions`` and its module must equal the single file.
+        """
+        script = build(self.root, self.work / 'package' / 'xloud-nova')
+        try:
+            wheel, _ = build_package(self.root, script,
+                                     self.work / 'package')
+        except patchq.QueueError as e:
+            return self.record('build the xloud-nova wheel', False, str(e))
+        self.record('build the xloud-nova wheel', True, wheel.name)
+        venv = self.work / 'package' / 'venv'
+        if venv.exists():
+            shutil.rmtree(venv)
+        subprocess.run([self.python, '-m', 'venv', str(venv)], check=True)
+        proc = subprocess.run(
+            [str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--quiet',
+             '--disable-pip-version-check', '--no-index', str(wheel)],
+            capture_output=True, text=True)
+        if not self.record('the wheel installs alone in a clean venv',
+                           proc.returncode == 0, proc.stderr[-300:]):
+            return
+        proc = subprocess.run([str(venv / 'bin' / 'xloud-nova'), 'releases'],
+                              capture_output=True, text=True)
+        said = [line.split()[1].rstrip(':')
+                for line in proc.stdout.splitlines()]
+        self.record('its xloud-nova command lists every release',
+                    proc.returncode == 0 and sorted(said) == sorted(versions),
+                    f'({", ".join(said)})')
+        module = site_packages(venv) / f'{PACKAGE}.py'
+        self.record('its module is the single file, byte for byte',
+                    module.exists() and
+                    module.read_bytes() == script.read_bytes())
+
     def crash(self, venv, version, command, n, target):
         """Kill ``xloud-nova command`` at its ``n``-th rename.
 
@@ -488,6 +569,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('build', help='write the single-file xloud-nova')
     p.add_argument('--out', default=str(patchq.ROOT / 'dist' / 'xloud-nova'))
+    p.add_argument('--package', metavar='DIR',
+                   help='also build its wheel and sdist (%s) into DIR'
+                   % PACKAGE)
     p = sub.add_parser('check', help='apply/status/revert on real installs')
     p.add_argument('--script', default=str(patchq.ROOT / 'build' /
                                            'inplace' / 'xloud-nova'))
@@ -509,7 +593,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'build':
-            print(build(patchq.ROOT, args.out))
+            script = build(patchq.ROOT, args.out)
+            print(script)
+            if args.package:
+                for path in build_package(patchq.ROOT, script,
+                                          args.package):
+                    print(path)
             return 0
         versions = args.release or [
             p.version for p in patchq.load_pins(patchq.ROOT)]

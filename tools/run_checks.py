@@ -415,6 +415,7 @@ class Runner:
         with XLOUD_INPLACE_FUNCTIONAL=all) run from the patched install
         with this venv's dependencies, revert (killed half-way, then
         again) and a byte-for-byte comparison with the fresh install.
+        On the default release, also the command's own wheel.
         """
         start = time.monotonic()
         version = self.queue.pin.version
@@ -435,6 +436,9 @@ class Runner:
             check.release(version, functional=self.python,
                           wheel=inplace.find_wheel(self.root,
                                                    self.queue.pin))
+            if self.queue.pin.default:
+                check.package([p.version for p in
+                               patchq.load_pins(self.root)])
         except (OSError, subprocess.CalledProcessError) as e:
             check.record(f'{version}: the check could not go on', False,
                          str(e))

@@ -95,11 +95,17 @@ check: install-tree
 	$(PY) tools/run_checks.py --tree $(TREE)
 
 # The default release in full, then each other release (its stages that
-# differ by release); each prints its own aggregate line.
+# differ by release); each prints its own aggregate line, and the end of
+# the log repeats every release's summary and what failed.
 check-all:
 	@failed=; for r in $(RELEASES); do \
-	  echo "==== make check NOVA=$$r"; \
+	  echo "==== make check NOVA=$$r"; rm -f build/check-summary-$$r.txt; \
 	  $(MAKE) --no-print-directory check NOVA=$$r || failed="$$failed $$r"; \
+	done; \
+	echo "==== every release"; \
+	for r in $(RELEASES); do \
+	  cat build/check-summary-$$r.txt 2>/dev/null || \
+	    echo "== nova $$r: no summary (make failed before the checks ran)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "==== failed on:$$failed"; exit 1; fi
 

@@ -581,6 +581,43 @@ def release_stages(queue):
     return tuple(s for s in STAGES if s not in shared), why + ')'
 
 
+class FailureLines:
+    """Standard output, keeping the lines that name a failed check.
+
+    Those are repeated under the summary, so the end of a long log (all
+    CI keeps) says what failed: stestr's and unittest's "... FAILED",
+    "FAIL:" and "ERROR:" lines, and our stages' own "FAIL" results.
+    """
+
+    PATTERN = re.compile(r'\.\.\. (FAIL|FAILED|ERROR)\b|^\s*FAIL\b|'
+                         r'^(FAIL|ERROR): ')
+    LIMIT = 40
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.lines = []
+        self._partial = ''
+
+    def write(self, text):
+        self.stream.write(text)
+        *lines, self._partial = (self._partial + text).split('\n')
+        for line in lines:
+            if self.PATTERN.search(line):
+                self.lines.append(line.strip()[:300])
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def summary_path(root, version):
+    """Where a run leaves its summary, for "make check-all" to repeat."""
+    return root / 'build' / f'check-summary-{version}.txt'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--tree', default='build/tree')
@@ -593,6 +630,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     root = patchq.ROOT
     runner = Runner(root, root / args.tree, args.python, args.concurrency)
+    summary = summary_path(root, runner.queue.pin.version)
+    summary.unlink(missing_ok=True)
     start = time.monotonic()
     stages = {
         'queue': runner.check_queue,
@@ -615,14 +654,28 @@ def main(argv=None):
           flush=True)
     if why:
         print(f'   {why}', flush=True)
-    for name in wanted:
-        if not args.only or name in args.only:
-            stages[name]()
-    print(f'== summary: nova {runner.queue.pin.local_version}')
-    for line in runner.report:
-        print(f'   {line}')
-    print(f'   total time {time.monotonic() - start:.0f} s')
-    print(runner.total)
+    failures = FailureLines(sys.stdout)
+    sys.stdout = failures
+    try:
+        for name in wanted:
+            if not args.only or name in args.only:
+                stages[name]()
+    finally:
+        sys.stdout = failures.stream
+    text = [f'== summary: nova {runner.queue.pin.local_version}']
+    text += [f'   {line}' for line in runner.report]
+    text.append(f'   total time {time.monotonic() - start:.0f} s')
+    if failures.lines:
+        text.append('   what failed:')
+        text += [f'     {line}' for line in
+                 failures.lines[:FailureLines.LIMIT]]
+        more = len(failures.lines) - FailureLines.LIMIT
+        if more > 0:
+            text.append(f'     ... and {more} more above')
+    text.append(str(runner.total))
+    print('\n'.join(text))
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text('\n'.join(text) + '\n')
     return 1 if runner.total.failed else 0
 
 

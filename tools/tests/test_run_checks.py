@@ -1,0 +1,56 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests for tools/run_checks.py: what its summary repeats."""
+
+import io
+import pathlib
+import sys
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import run_checks  # noqa: E402
+
+
+class FailureLinesTest(unittest.TestCase):
+
+    def test_keeps_failures_and_passes_everything_through(self):
+        out = io.StringIO()
+        tee = run_checks.FailureLines(out)
+        text = (
+            '{0} nova.tests.unit.test_a.T.test_ok [0.1s] ... ok\n'
+            '{1} nova.tests.unit.test_a.T.test_bad [0.2s] ... FAILED\n'
+            'test_x (test_patchq.QueueTest.test_x) ... ERROR\n'
+            'FAIL: test_y (test_docs.DocsTest.test_y)\n'
+            '   ok   31.3.1: status says upstream\n'
+            '   FAIL 31.3.1: revert again finishes the interrupted one\n'
+            'a line that mentions a FAILED build in passing\n')
+        # Written in pieces that split lines, as a subprocess's output is.
+        for i in range(0, len(text), 7):
+            tee.write(text[i:i + 7])
+        self.assertEqual(text, out.getvalue())
+        self.assertEqual([
+            '{1} nova.tests.unit.test_a.T.test_bad [0.2s] ... FAILED',
+            'test_x (test_patchq.QueueTest.test_x) ... ERROR',
+            'FAIL: test_y (test_docs.DocsTest.test_y)',
+            'FAIL 31.3.1: revert again finishes the interrupted one',
+        ], tee.lines)
+
+    def test_summary_path_names_the_release(self):
+        self.assertEqual(
+            pathlib.Path('/r/build/check-summary-33.0.2.txt'),
+            run_checks.summary_path(pathlib.Path('/r'), '33.0.2'))
+
+
+if __name__ == '__main__':
+    unittest.main()

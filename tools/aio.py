@@ -85,7 +85,7 @@ IMAGE = 'xloud-guest'
 #: The Python packages beside our nova (the versions the issue measured).
 SERVICES_PIP = ('keystone==30.0.0', 'glance==33.0.0', 'neutron==29.0.0',
                 'openstack-placement==16.0.0', 'python-openstackclient',
-                'gunicorn', 'PyMySQL', 'libvirt-python')
+                'gunicorn==27.0.1', 'PyMySQL', 'libvirt-python')
 #: The WSGI services: (name, module, project for its config env).
 WSGI = (
     ('keystone', 'keystone.wsgi.api:application'),

@@ -1046,7 +1046,7 @@ class Cloud:
 
 def can_run():
     """Raise realhv.Unavailable unless the cloud can run here."""
-    realhv.can_run()
+    realhv.can_run()  # and puts the sbin directories on PATH
     for binary in ('mariadbd', 'mariadb-install-db', 'unshare'):
         if not shutil.which(binary):
             raise realhv.Unavailable(
@@ -1126,6 +1126,7 @@ def main(argv=None):
         epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('command', choices=('up', 'down', 'status'))
     args = parser.parse_args(argv)
+    realhv.add_sbin_to_path()
     cloud = Cloud()
     try:
         if args.command == 'up':

@@ -19,6 +19,7 @@ fi
 echo "bindep: installing $(echo $missing)"
 # Wait for another apt (unattended upgrades, a parallel job) rather than
 # fail on its lock.
-apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 update -qq
 DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+    -o Acquire::Retries=3 \
     install -y -qq --no-install-recommends $missing

@@ -141,15 +141,28 @@ def log(message):
     print(f'realhv: {message}', file=sys.stderr, flush=True)
 
 
+#: Where Debian installs daemons and admin tools (libvirtd, mariadbd).
+#: A root shell that is not a login shell (a CI runner, cron, sudo
+#: without secure_path) may lack them on PATH.
+SBIN = ('/usr/local/sbin', '/usr/sbin', '/sbin')
+
+
+def add_sbin_to_path(environ=os.environ):
+    """Append the sbin directories PATH lacks, for us and our children."""
+    parts = [p for p in environ.get('PATH', '').split(os.pathsep) if p]
+    environ['PATH'] = os.pathsep.join(
+        parts + [d for d in SBIN if d not in parts])
+
+
 def can_run():
     """Raise Unavailable unless real guests can run here."""
+    add_sbin_to_path()
     if os.geteuid() != 0:
         raise Unavailable('not root: libvirtd needs root, and so do the '
                           'Debian packages it comes from')
     for tool in ('libvirtd', 'virtlogd', 'virtlockd', 'qemu-system-x86_64',
                  'apt-get', 'dpkg-deb'):
-        if shutil.which(tool) is None and not os.path.exists(
-                f'/usr/sbin/{tool}'):
+        if shutil.which(tool) is None:
             raise Unavailable(f'{tool} is not installed (bindep.txt lists '
                               f'its package in the "test" profile)')
     # QEMU opens these for every guest (the rng device reads urandom)
@@ -365,7 +378,9 @@ def remove_domains(prefix='xloud-hv-'):
 
 
 def _apt(*args, cwd=None):
-    return subprocess.run(['apt-get', '-qq', *args], cwd=cwd, check=True,
+    return subprocess.run(['apt-get', '-qq', '-o', 'Acquire::Retries=3',
+                           '-o', 'DPkg::Lock::Timeout=300', *args],
+                          cwd=cwd, check=True,
                           capture_output=True, text=True).stdout
 
 

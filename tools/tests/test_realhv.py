@@ -179,3 +179,21 @@ class MemlockShimTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class SbinPathTest(unittest.TestCase):
+    """Daemons in /usr/sbin are found from a shell whose PATH lacks it."""
+
+    def test_appends_only_what_is_missing(self):
+        env = {'PATH': '/usr/local/bin:/usr/bin:/bin:/usr/sbin'}
+        realhv.add_sbin_to_path(env)
+        self.assertEqual('/usr/local/bin:/usr/bin:/bin:/usr/sbin:'
+                         '/usr/local/sbin:/sbin', env['PATH'])
+        realhv.add_sbin_to_path(env)
+        self.assertEqual('/usr/local/bin:/usr/bin:/bin:/usr/sbin:'
+                         '/usr/local/sbin:/sbin', env['PATH'])
+
+    def test_no_path_at_all(self):
+        env = {}
+        realhv.add_sbin_to_path(env)
+        self.assertEqual('/usr/local/sbin:/usr/sbin:/sbin', env['PATH'])

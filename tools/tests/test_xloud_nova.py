@@ -444,16 +444,19 @@ class SingleFileTest(unittest.TestCase):
         """The command parses as Python 3.9, the oldest it runs on."""
         ast.parse(inplace.TEMPLATE.read_text(), feature_version=(3, 9))
 
-    def test_rendered_file_runs_alone(self):
+    def assert_rendered_file_runs(self, python):
+        """The built file, alone (-I), lists its releases under python."""
         with tempfile.TemporaryDirectory() as tmp:
             script = pathlib.Path(tmp) / 'xloud-nova'
             script.write_text(inplace.render(payload()))
-            proc = subprocess.run(
-                [sys.executable, '-I', str(script), 'releases'],
-                capture_output=True, text=True, cwd=tmp)
+            proc = subprocess.run([python, '-I', str(script), 'releases'],
+                                  capture_output=True, text=True, cwd=tmp)
         self.assertEqual(0, proc.returncode, proc.stderr)
         self.assertEqual('nova 34.0.0: xloud 7 (test)\n'
                          'nova 31.3.1: xloud 7 (test)\n', proc.stdout)
+
+    def test_rendered_file_runs_alone(self):
+        self.assert_rendered_file_runs(sys.executable)
 
     def test_rendered_file_runs_on_python_39(self):
         """Python 3.9 (2025.1's oldest) really runs it, where there is one."""
@@ -466,14 +469,7 @@ class SingleFileTest(unittest.TestCase):
         if not python:
             self.skipTest('no python3.9 here (on PATH or under pyenv); '
                           'the syntax check above still holds')
-        with tempfile.TemporaryDirectory() as tmp:
-            script = pathlib.Path(tmp) / 'xloud-nova'
-            script.write_text(inplace.render(payload()))
-            proc = subprocess.run([python, '-I', str(script), 'releases'],
-                                  capture_output=True, text=True, cwd=tmp)
-        self.assertEqual(0, proc.returncode, proc.stderr)
-        self.assertEqual('nova 34.0.0: xloud 7 (test)\n'
-                         'nova 31.3.1: xloud 7 (test)\n', proc.stdout)
+        self.assert_rendered_file_runs(python)
 
     def test_source_without_payload(self):
         with mock.patch('sys.stderr'):

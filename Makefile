@@ -105,7 +105,7 @@ check-all:
 	echo "==== every release"; \
 	for r in $(RELEASES); do \
 	  cat build/check-summary-$$r.txt 2>/dev/null || \
-	    echo "== nova $$r: no summary (make failed before the checks ran)"; \
+	    echo "== nova $$r: no summary (make, or the checks, stopped before the end: see above)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "==== failed on:$$failed"; exit 1; fi
 

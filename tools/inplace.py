@@ -536,12 +536,12 @@ class Check:
     def functional(self, version, venv, site, python):
         """Our functional tests, run from the in-place patched nova."""
         runner = __import__('run_checks')
-        queue = patchq.Queue(self.root)
-        modules = [runner.module_of(n) for n in queue.overlay_files()
-                   if n.startswith('nova/tests/functional/') and
-                   os.path.basename(n).startswith('test_')]
-        if not self.every_test:
-            modules = list(SMOKE)
+        modules = list(SMOKE)
+        if self.every_test:
+            modules = [runner.module_of(n) for n in
+                       patchq.Queue(self.root).overlay_files()
+                       if n.startswith('nova/tests/functional/') and
+                       os.path.basename(n).startswith('test_')]
         filters = [rf'^{m.replace(".", "[.]")}(\.|$)' for m in modules]
         env = dict(self.borrow_env(venv, python), **runner.TEST_ENV)
         print(f'   functional tests from {site}', flush=True)

@@ -79,6 +79,11 @@ TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
 #: pbr would rewrite upstream's AUTHORS and ChangeLog from the tree's git
 #: history (two commits of ours); keep upstream's as they are.
 PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1'}
+#: The variables pbr takes a package's version from, in place of git's or
+#: PKG-INFO's. Any pbr package pip builds while one is set gets our version
+#: (and pip then discards it), so they are set only for commands that
+#: build our packages and nothing else (install(), Queue._build()).
+VERSION_ENV = ('PBR_VERSION', 'OSLO_PACKAGE_VERSION')
 #: The other distributions this repository holds, each in a directory of
 #: its own and versioned like the patched packages: directory -> the
 #: distribution's file-name prefix. Their sdists list their files
@@ -330,7 +335,7 @@ class Queue:
         return out
 
     def tests_map(self):
-        """Upstream file -> upstream unit-test modules covering it."""
+        """Upstream file -> upstream test modules covering it."""
         path = self.root / TESTS_MAP
         mapping = {}
         if not path.exists():
@@ -882,10 +887,12 @@ class Queue:
             f'{prefix}-{version.split("+")[0]}+*')
         for old in outdir.glob(earlier):
             old.unlink()
+        # No build isolation: that would run pip with our PBR_VERSION set
+        # (see VERSION_ENV); the backends are in this virtualenv already.
         env = dict(os.environ, PBR_VERSION=version, **PBR_ENV, **env)
         proc = subprocess.run(
-            [sys.executable, '-m', 'build', '--sdist', '--wheel',
-             '--outdir', str(outdir), str(source)], env=env,
+            [sys.executable, '-m', 'build', '--no-isolation', '--sdist',
+             '--wheel', '--outdir', str(outdir), str(source)], env=env,
             capture_output=True, text=True)
         if proc.returncode:
             raise QueueError(f'building {what} failed:\n'
@@ -896,6 +903,48 @@ class Queue:
         if missing:
             raise QueueError(f'build did not produce {", ".join(missing)}')
         return built
+
+
+def without_version(env):
+    """``env`` without VERSION_ENV: for pip commands that may build others."""
+    return {k: v for k, v in env.items() if k not in VERSION_ENV}
+
+
+def install(editables, version, pip_args=(), python=sys.executable):
+    """Install ``editables``, ours, editable at ``version``, and their needs.
+
+    Two pip commands, so that our version reaches our packages only:
+
+    1. every dependency: each editable's requirements.txt and ``pip_args``
+       (requirements, constraints), with no VERSION_ENV variable set, so a
+       pbr dependency that pip builds from its sdist (testresources 2.0.2
+       is published as nothing else) gets its own version;
+    2. the editables, with PBR_VERSION set, ``--no-deps`` and
+       ``--no-build-isolation``: pip resolves nothing and builds nothing
+       else, not even a build environment (step 1 installed the backend).
+
+    :param editables: source directories of our pbr packages
+    :param pip_args: further arguments to step 1's "pip install"
+    :raises QueueError: if a pip command fails
+    """
+    pip = [python, '-m', 'pip', '--disable-pip-version-check', 'install']
+    deps = []
+    for directory in editables:
+        reqs = pathlib.Path(directory) / 'requirements.txt'
+        if reqs.exists():
+            deps += ['-r', str(reqs)]
+    steps = [
+        (pip + deps + ['pbr', 'setuptools>=77', 'wheel'] + list(pip_args),
+         without_version(os.environ)),
+        (pip + ['-q', '--no-deps', '--no-build-isolation'] +
+         [x for d in editables for x in ('-e', str(d))],
+         dict(os.environ, PBR_VERSION=version, **PBR_ENV)),
+    ]
+    for cmd, env in steps:
+        proc = subprocess.run(cmd, env=env)
+        if proc.returncode:
+            raise QueueError(f'"{" ".join(cmd)}" failed '
+                             f'(exit {proc.returncode})')
 
 
 def add_pin(root, pin):
@@ -1039,6 +1088,21 @@ def main(argv=None):
         'package).')
     p.add_argument('--tree', help=tree_help)
     p.add_argument('--outdir', default='dist', help='default: %(default)s')
+    p = sub.add_parser(
+        'install', help='install the tree editable, with what it needs',
+        description='Install TREE (and each --editable) editable into this '
+        'Python\'s environment at the local version, in two pip commands: '
+        'first every dependency (their requirements.txt and PIP_ARGS, such '
+        'as "-c constraints/<release>.txt -r TREE/test-requirements.txt"), '
+        'with no PBR_VERSION set, so that a pbr dependency built from its '
+        'sdist keeps its own version; then ours alone, with PBR_VERSION, '
+        '--no-deps and --no-build-isolation.')
+    p.add_argument('--tree', help=tree_help)
+    p.add_argument('--editable', action='append', default=[],
+                   metavar='DIR', help='another package of ours (repeatable)')
+    p.add_argument('pip_args', nargs=argparse.REMAINDER, metavar='PIP_ARGS',
+                   help='after "--": arguments to the dependencies\' '
+                   '"pip install"')
     sub.add_parser('version', help='print the local version',
                    description='Print <upstream version>+xloud.N.')
     sub.add_parser('releases', help='list the pinned releases',
@@ -1058,6 +1122,12 @@ def main(argv=None):
             print(queue.fetch())
         elif args.command == 'version':
             print(pin.local_version)
+        elif args.command == 'install':
+            pip_args = args.pip_args
+            if pip_args[:1] == ['--']:
+                pip_args = pip_args[1:]
+            install([tree] + [root / d for d in args.editable],
+                    pin.local_version, pip_args)
         elif args.command == 'releases':
             for p in load_pins(root):
                 print(p.version)

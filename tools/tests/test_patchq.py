@@ -554,6 +554,9 @@ class TestDist(QueueTestCase):
             if cmd[0] == 'git':
                 return real_run(cmd, env=env, **kwargs)
             self.assertEqual('1.0.0+xloud.7', env['PBR_VERSION'])
+            # no isolated build environment: pip would build it with
+            # our PBR_VERSION set
+            self.assertIn('--no-isolation', cmd)
             self.assertEqual(str(self.tree), cmd[-1])
             for name in ('nova-1.0.0+xloud.7-py3-none-any.whl',
                          'nova-1.0.0+xloud.7.tar.gz'):

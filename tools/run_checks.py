@@ -391,13 +391,24 @@ class Runner:
             skipped=sum(r.skipped for r in results)),
             time.monotonic() - start)
 
-    def stestr(self, name, test_path, modules):
+    def stestr(self, name, test_path, modules, exclude=()):
+        """Run ``modules`` (None: every test under ``test_path``) with stestr.
+
+        :param exclude: modules left out of the run
+        """
         start = time.monotonic()
-        print(f'== {name}: {len(modules)} test modules', flush=True)
-        if not modules:
+        what = ('every test module' if modules is None
+                else f'{len(modules)} test modules')
+        print(f'== {name}: {what} under {test_path}'
+              f'{f", but {len(exclude)} of ours" if exclude else ""}',
+              flush=True)
+        if modules is not None and not modules:
             self.stage(name, Counts(), 0)
             return
-        filters = [rf'^{re.escape(m)}(\.|$)' for m in modules]
+        filters = [rf'^{re.escape(m)}(\.|$)' for m in modules or ()]
+        if exclude:
+            filters = ['--exclude-regex', '|'.join(
+                rf'^{re.escape(m)}(\.|$)' for m in exclude)] + filters
         env = dict(os.environ, **TEST_ENV)
         rc, out = self.run(
             [self.python, '-m', 'stestr', f'--test-path={test_path}',
@@ -409,6 +420,15 @@ class Runner:
         elif rc and not counts.failed:
             counts.failed += 1
         self.stage(name, counts, time.monotonic() - start)
+
+    def upstream_functional(self, every=False):
+        """Upstream's functional tests: those mapped, or ``every`` one."""
+        if every:
+            self.stestr('upstream-functional', './nova/tests/functional',
+                        None, exclude=self.our_tests('functional'))
+        else:
+            self.stestr('upstream-functional', './nova/tests/functional',
+                        self.upstream_modules('functional'))
 
     def in_place(self):
         """xloud-nova on a clean pip install of upstream nova==<release>.
@@ -562,22 +582,31 @@ class Runner:
                 if n.startswith(prefix) and
                 re.search(r'/test_[^/]*\.py$', n)]
 
-    def unit_modules(self):
+    def upstream_modules(self, kind):
+        """The upstream ``kind`` test modules upstream-tests.txt maps."""
+        prefix = f'nova.tests.{kind}.'
         upstream = []
         for modules in self.queue.tests_map().values():
             upstream += [m for m in modules
-                         if m not in upstream and m not in patchq.STAGE_TESTS]
-        return self.our_tests('unit') + upstream
+                         if m not in upstream and m.startswith(prefix)]
+        return upstream
+
+    def unit_modules(self):
+        return self.our_tests('unit') + self.upstream_modules('unit')
 
 
 STAGES = ('queue', 'flake8', 'tools', 'packages', 'osc', 'docs', 'unit',
-          'functional', 'inplace', 'hypervisor', 'e2e')
+          'functional', 'upstream-functional', 'inplace', 'hypervisor', 'e2e')
 #: Stages that prove what every release shares, run on the default release
 #: only: our tools, the plugin, the books and the end-to-end cloud (its
 #: services run the default release's packages). The real-hypervisor suite
 #: joins them where the queue check proves this release's driver patches
 #: change what the default's do (patchq.Queue.driver_differs).
 SHARED_STAGES = ('tools', 'osc', 'docs', 'e2e', 'hypervisor')
+#: Run on the default release only, for CI's time: the upstream functional
+#: modules upstream-tests.txt maps ("make check-upstream NOVA=<release>"
+#: runs upstream's whole functional suite on any release).
+DEFAULT_ONLY = ('upstream-functional',)
 
 
 def release_stages(queue):
@@ -593,7 +622,11 @@ def release_stages(queue):
     if 'hypervisor' in shared:
         why += ('; patchq check proves the driver patches change the same '
                 'lines as the default release\'s')
-    return tuple(s for s in STAGES if s not in shared), why + ')'
+    why += ('); and, for time, upstream-functional (upstream\'s functional '
+            'modules that upstream-tests.txt maps; "make check-upstream '
+            f'NOVA={queue.pin.version}" runs the whole suite)')
+    left_out = set(shared) | set(DEFAULT_ONLY)
+    return tuple(s for s in STAGES if s not in left_out), why
 
 
 class FailureLines:
@@ -642,6 +675,10 @@ def main(argv=None):
                         default=min(os.cpu_count() or 1, 2))
     parser.add_argument('--only', action='append', choices=STAGES,
                         help='run only this stage (repeatable)')
+    parser.add_argument('--every-upstream-functional', action='store_true',
+                        help='upstream-functional runs every upstream '
+                        'functional test module, not only those mapped '
+                        '("make check-upstream")')
     args = parser.parse_args(argv)
     root = patchq.ROOT
     runner = Runner(root, root / args.tree, args.python, args.concurrency)
@@ -660,11 +697,15 @@ def main(argv=None):
         'functional': lambda: runner.stestr(
             'functional', './nova/tests/functional',
             runner.our_tests('functional')),
+        'upstream-functional': lambda: runner.upstream_functional(
+            every=args.every_upstream_functional),
         'inplace': runner.in_place,
         'hypervisor': runner.hypervisor,
         'e2e': runner.e2e,
     }
     wanted, why = release_stages(runner.queue)
+    if args.every_upstream_functional and 'upstream-functional' not in wanted:
+        wanted += ('upstream-functional',)  # asked for, on any release
     print(f'== nova {runner.queue.pin.local_version}, tree {runner.tree}',
           flush=True)
     if why:

@@ -10,12 +10,13 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Tests for tools/run_checks.py: what its summary repeats."""
+"""Tests for tools/run_checks.py: what it runs, what its summary repeats."""
 
 import io
 import pathlib
 import sys
 import unittest
+from unittest import mock
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -50,6 +51,62 @@ class FailureLinesTest(unittest.TestCase):
         self.assertEqual(
             pathlib.Path('/r/build/check-summary-33.0.2.txt'),
             run_checks.summary_path(pathlib.Path('/r'), '33.0.2'))
+
+
+class UpstreamModulesTest(unittest.TestCase):
+    """upstream-tests.txt's modules go to the stage of their kind."""
+
+    MAP = {
+        'nova/virt/driver.py': [
+            'nova.tests.unit.virt.test_virt_drivers',
+            'nova.tests.functional.test_servers_provider_tree'],
+        'nova/virt/libvirt/driver.py': [
+            'nova.tests.unit.virt.test_virt_drivers'],
+        'doc/source/conf.py': ['@docs'],
+    }
+
+    def runner(self, default=True):
+        runner = run_checks.Runner.__new__(run_checks.Runner)
+        runner.queue = mock.Mock()
+        runner.queue.tests_map.return_value = self.MAP
+        runner.queue.pin.default = default
+        runner.queue.pin.version = '33.0.2'
+        runner.queue.driver_differs.return_value = False
+        runner.queue.overlay_files.return_value = [
+            'nova/tests/unit/xloud/test_api.py',
+            'nova/tests/functional/libvirt/test_xloud_adjust.py',
+            'nova/tests/functional/libvirt/bench_xloud.py']
+        return runner
+
+    def test_unit_and_functional_modules(self):
+        runner = self.runner()
+        self.assertEqual(['nova.tests.unit.xloud.test_api',
+                          'nova.tests.unit.virt.test_virt_drivers'],
+                         runner.unit_modules())
+        self.assertEqual(['nova.tests.functional.test_servers_provider_tree'],
+                         runner.upstream_modules('functional'))
+
+    def test_every_upstream_functional_module_but_ours(self):
+        runner = self.runner()
+        with mock.patch.object(runner, 'stestr') as stestr:
+            runner.upstream_functional(every=True)
+            runner.upstream_functional()
+        self.assertEqual([
+            mock.call('upstream-functional', './nova/tests/functional', None,
+                      exclude=['nova.tests.functional.libvirt.'
+                               'test_xloud_adjust']),
+            mock.call('upstream-functional', './nova/tests/functional',
+                      ['nova.tests.functional.test_servers_provider_tree']),
+        ], stestr.mock_calls)
+
+    def test_default_release_only(self):
+        self.assertIn('upstream-functional',
+                      run_checks.release_stages(self.runner().queue)[0])
+        stages, why = run_checks.release_stages(
+            self.runner(default=False).queue)
+        self.assertNotIn('upstream-functional', stages)
+        self.assertIn('functional', stages)
+        self.assertIn('"make check-upstream NOVA=33.0.2"', why)
 
 
 if __name__ == '__main__':

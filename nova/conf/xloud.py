@@ -25,29 +25,43 @@ envelope its flavor declares with ``minimum_cpu`` / ``minimum_memory``.
 
 xloud_opts = [
     cfg.IntOpt('adjust_timeout',
-               default=600,
-               min=30,
+               default=30,
+               min=10,
                help="""
-Seconds an adjust may stay in flight before nova-compute resolves it.
+Seconds after which an adjust whose message never reached nova-compute is
+resolved as lost.
 
-An adjust normally finishes within seconds. One still in flight after this
-long lost its message (for example when the message queue was restarted):
-the compute host then reads the sizes the guest really has from the
-hypervisor, records them, makes the placement allocation match, clears the
-task state and fails the ``xloud-adjust`` instance action.
+The API casts each adjust to the server's compute host. A message the
+broker drops (for example one published while a RabbitMQ restart or
+failover had removed the host's queue, before nova-compute declared it
+again) never arrives. nova-compute resolves an adjust in flight on its
+host for this long that it has not received: it reads the sizes the guest
+really has from the hypervisor, records them, makes the placement
+allocation match, clears the task state and fails the ``xloud-adjust``
+instance action with a fault saying the message was probably lost. A lost
+adjust therefore ends within ``adjust_timeout`` plus
+``lost_adjust_interval`` seconds: 40 at the defaults.
+
+An adjust nova-compute has received is never resolved this way, however
+long its work takes, and a message that arrives after its adjust was
+resolved changes nothing.
 
 Possible values:
 
-* Any integer of 30 or more (seconds).
+* Any integer of 10 or more (seconds). Raise it only where messages can
+  wait longer than this in a host's queue.
 
 Related options:
 
 * ``lost_adjust_interval``: how often nova-compute looks.
 """),
     cfg.IntOpt('lost_adjust_interval',
-               default=60,
+               default=10,
                help="""
 Interval in seconds at which nova-compute looks for lost adjusts.
+
+Each look is one database query for this host's instances in the
+``xloud_adjusting`` task state.
 
 Possible values:
 

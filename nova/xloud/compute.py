@@ -45,6 +45,11 @@ LOG = logging.getLogger(__name__)
 ADJUSTING = inflight.ADJUSTING
 #: The compute's event of the xloud-adjust instance action.
 EVENT = 'compute_xloud_adjust'
+#: The tokens of the adjusts this nova-compute has received and not yet
+#: finished. The only thing that can stop an adjust not in here from
+#: arriving is a lost message: resolve_lost() resolves those after
+#: [xloud] adjust_timeout, and leaves these alone however long they take.
+_RECEIVED = set()
 
 
 class XloudAdjustInterrupted(exception.NovaException):
@@ -77,7 +82,15 @@ class XloudComputeEndpoint:
         # The token the API recorded when it began this adjust, as the
         # message carries it.
         token = inflight.token(instance)
+        _RECEIVED.add(token)
+        try:
+            self._locked_adjust(context, instance, token, vcpus, memory_mb,
+                                persist)
+        finally:
+            _RECEIVED.discard(token)
 
+    def _locked_adjust(self, context, instance, token, vcpus, memory_mb,
+                       persist):
         @utils.synchronized(instance.uuid)
         def do_adjust():
             instance.refresh()
@@ -234,14 +247,23 @@ def resolve_at_start(manager, context, instance):
 
 
 def resolve_lost(manager, context):
-    """The periodic task: resolve adjusts in flight for too long."""
+    """The periodic task: resolve adjusts whose message was lost.
+
+    An adjust in flight on this host for [xloud] adjust_timeout whose
+    message this nova-compute has not received was lost (the broker
+    dropped it, say, because it came while this host's queue was gone).
+    An adjust received is left alone, however long its work takes, and a
+    message that arrives after all finds its token gone and changes
+    nothing.
+    """
     instances = objects.InstanceList.get_by_filters(
         context, {'host': manager.host, 'task_state': ADJUSTING,
                   'deleted': False},
         expected_attrs=['system_metadata', 'flavor'])
     for instance in instances:
         age = inflight.age(instance).total_seconds()
-        if age < CONF.xloud.adjust_timeout:
+        if (age < CONF.xloud.adjust_timeout or
+                inflight.token(instance) in _RECEIVED):
             continue
         _resolve_safely(
             manager, context, instance,

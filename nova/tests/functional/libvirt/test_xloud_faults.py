@@ -20,9 +20,11 @@ be scheduled. Casts stay casts. After every fault the server has no task
 state and its allocation equals what the domain has.
 """
 
+import datetime
 import time
 from unittest import mock
 
+import nova.conf
 from nova import exception
 from nova import objects
 from nova.tests.functional.libvirt import test_xloud_adjust
@@ -31,6 +33,7 @@ from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
 from nova.xloud import rpcapi as xloud_rpcapi
 
+CONF = nova.conf.CONF
 LOST = 'nova.xloud.rpcapi.XloudComputeAPI.xloud_adjust'
 
 
@@ -137,6 +140,35 @@ class LostMessageTest(FaultTestBase):
 
         self._assert_settled(1, 512)
         self._assert_interrupted()
+
+    def test_an_adjust_received_is_never_lost(self):
+        # Its work outlasts adjust_timeout, and the periodic task runs
+        # meanwhile: the compute has the message, so it is not lost.
+        self.flags(adjust_timeout=10, group='xloud')
+        compute = self.computes['compute1']
+        real = compute.driver.xloud_adjust
+        resolved = []
+
+        def slow(*args):
+            long_ago = mock.Mock(return_value=datetime.timedelta(hours=1))
+            with mock.patch.object(inflight, 'age', long_ago), \
+                    mock.patch.object(xloud_compute,
+                                      '_resolve_safely') as resolve:
+                compute.manager._xloud_resolve_lost_adjusts(self.ctxt)
+            long_ago.assert_called_once()  # it looked at this adjust
+            resolved.append(resolve.call_count)
+            return real(*args)
+        with mock.patch.object(compute.driver, 'xloud_adjust',
+                               side_effect=slow):
+            self._adjust(self.server, current_vcpus=3)
+        self.assertEqual([0], resolved)
+        self._assert_settled(3, 512)
+
+    def test_defaults_end_a_lost_adjust_within_a_minute(self):
+        # The bound the admin guide documents: adjust_timeout plus one
+        # interval of the periodic task.
+        self.assertLessEqual(
+            CONF.xloud.adjust_timeout + CONF.xloud.lost_adjust_interval, 60)
 
     def test_option_is_listed_by_the_config_generator(self):
         from nova.conf import opts

@@ -330,3 +330,40 @@ class ResolveTestCase(_Base):
         self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
         self.assertIn('301 seconds', self.mock_event_finish.call_args.kwargs[
             'exc_val'].format_message())
+
+    @mock.patch('nova.objects.InstanceList.get_by_filters')
+    def test_lost_never_while_received(self, mock_get):
+        # This nova-compute has the adjust's message: it is not lost,
+        # however long its work takes.
+        self.flags(adjust_timeout=30, group='xloud')
+        mock_get.return_value = [self.instance]
+        began = timeutils.parse_isotime(
+            self.instance.system_metadata[inflight.SYSMETA_SINCE])
+        self.useFixture(utils_fixture.TimeFixture(
+            began + datetime.timedelta(hours=1)))
+        token = inflight.token(self.instance)
+        self.assertIsNotNone(token)
+        with mock.patch.object(xloud_compute, '_RECEIVED', {token}):
+            xloud_compute.resolve_lost(self.manager, self.context)
+        self.mock_save.assert_not_called()
+        self.manager.driver.xloud_sizes.assert_not_called()
+
+        # once it is no longer being worked on, an hour is too long
+        xloud_compute.resolve_lost(self.manager, self.context)
+        self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
+
+    def test_received_only_while_working(self):
+        token = inflight.token(self.instance)
+        seen = []
+
+        def working(*args):
+            seen.append(token in xloud_compute._RECEIVED)
+            raise ValueError('the driver failed')
+        with mock.patch.object(xloud_compute.XloudComputeEndpoint,
+                               '_locked_adjust', side_effect=working):
+            self.assertRaises(
+                ValueError,
+                xloud_compute.XloudComputeEndpoint(self.manager).xloud_adjust,
+                self.context, self.instance, 3, None, True)
+        self.assertEqual([True], seen)
+        self.assertNotIn(token, xloud_compute._RECEIVED)

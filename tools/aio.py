@@ -718,7 +718,9 @@ class Cloud:
         mask = base / 'no-kvm'
         mask.touch()
         mask.chmod(0)
-        binds = [f'mount --bind {base / sub} {target}'
+        # A mount point must exist: on a host where no libvirtd ran since
+        # boot, /run/libvirt does not.
+        binds = [f'mkdir -p {target} && mount --bind {base / sub} {target}'
                  for sub, target in mounts.items()]
         if os.path.exists(realhv.KVM):
             binds.append(f'mount --bind {mask} {realhv.KVM}')

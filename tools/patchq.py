@@ -77,8 +77,11 @@ TREE_GENERATED = ('*.egg-info/', '.eggs/', '__pycache__/', '*.py[co]',
                   '.stestr/', '.tox/', '/build/', '/dist/', '/cover/',
                   '/.coverage*', '/instances/')
 #: pbr would rewrite upstream's AUTHORS and ChangeLog from the tree's git
-#: history (two commits of ours); keep upstream's as they are.
-PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1'}
+#: history (two commits of ours); keep upstream's as they are. Nor does it
+#: run reno into the sdist where reno is installed, as builds without
+#: isolation find it (upstream's notes fail reno's scan of our tree).
+PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1',
+           'SKIP_GENERATE_RENO': '1'}
 #: The variables pbr takes a package's version from, in place of git's or
 #: PKG-INFO's. Any pbr package pip builds while one is set gets our version
 #: (and pip then discards it), so they are set only for commands that

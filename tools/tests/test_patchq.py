@@ -557,6 +557,8 @@ class TestDist(QueueTestCase):
             # no isolated build environment: pip would build it with
             # our PBR_VERSION set
             self.assertIn('--no-isolation', cmd)
+            # and reno, which that finds installed, stays out of the sdist
+            self.assertEqual('1', env['SKIP_GENERATE_RENO'])
             self.assertEqual(str(self.tree), cmd[-1])
             for name in ('nova-1.0.0+xloud.7-py3-none-any.whl',
                          'nova-1.0.0+xloud.7.tar.gz'):

@@ -309,14 +309,17 @@ class ResolveTestCase(_Base):
                                        self.instance)
         mock_log.assert_called_once()
 
+    def _seconds_after_it_began(self, seconds):
+        began = timeutils.parse_isotime(
+            self.instance.system_metadata[inflight.SYSMETA_SINCE])
+        self.useFixture(utils_fixture.TimeFixture(
+            began + datetime.timedelta(seconds=seconds)))
+
     @mock.patch('nova.objects.InstanceList.get_by_filters')
     def test_lost_only_after_the_timeout(self, mock_get):
         self.flags(adjust_timeout=300, group='xloud')
         mock_get.return_value = [self.instance]
-        began = timeutils.parse_isotime(
-            self.instance.system_metadata[inflight.SYSMETA_SINCE])
-        self.useFixture(utils_fixture.TimeFixture(
-            began + datetime.timedelta(seconds=299)))
+        self._seconds_after_it_began(299)
         xloud_compute.resolve_lost(self.manager, self.context)
         mock_get.assert_called_once_with(
             self.context, {'host': 'compute1', 'deleted': False,
@@ -324,8 +327,7 @@ class ResolveTestCase(_Base):
             expected_attrs=['system_metadata', 'flavor'])
         self.mock_save.assert_not_called()
 
-        self.useFixture(utils_fixture.TimeFixture(
-            began + datetime.timedelta(seconds=301)))
+        self._seconds_after_it_began(301)
         xloud_compute.resolve_lost(self.manager, self.context)
         self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
         self.assertIn('301 seconds', self.mock_event_finish.call_args.kwargs[
@@ -337,10 +339,7 @@ class ResolveTestCase(_Base):
         # however long its work takes.
         self.flags(adjust_timeout=30, group='xloud')
         mock_get.return_value = [self.instance]
-        began = timeutils.parse_isotime(
-            self.instance.system_metadata[inflight.SYSMETA_SINCE])
-        self.useFixture(utils_fixture.TimeFixture(
-            began + datetime.timedelta(hours=1)))
+        self._seconds_after_it_began(3600)
         token = inflight.token(self.instance)
         self.assertIsNotNone(token)
         with mock.patch.object(xloud_compute, '_RECEIVED', {token}):

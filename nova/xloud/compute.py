@@ -101,6 +101,13 @@ class XloudComputeEndpoint:
                             'the server is in task state %s with token %s',
                             token, instance.task_state,
                             inflight.token(instance), instance=instance)
+                if token is None and inflight.still_in_flight(instance,
+                                                              None):
+                    # An adjust without a token (begun by an older build)
+                    # cannot be told from a stale one: it ends here, from
+                    # what the hypervisor says, rather than never.
+                    resolve(self.manager, context, instance,
+                            _('its message carried no token'))
                 return
             with compute_utils.EventReporter(context, EVENT, self.host,
                                              instance.uuid):
@@ -122,7 +129,7 @@ class XloudComputeEndpoint:
         @utils.synchronized(instance.uuid)
         def do_resolve():
             instance.refresh()
-            if not inflight.is_current(instance, token):
+            if not inflight.still_in_flight(instance, token):
                 return None
             resolve(self.manager, context, instance,
                     _('nova-manage xloud audit --fix resolved it'))
@@ -224,8 +231,8 @@ def _resolve_safely(manager, context, instance, why):
     def do_resolve():
         token = inflight.token(instance)
         instance.refresh()
-        if not inflight.is_current(instance, token):
-            return  # finished meanwhile
+        if not inflight.still_in_flight(instance, token):
+            return  # finished meanwhile (or another adjust began)
         resolve(manager, context, instance, why)
     try:
         do_resolve()

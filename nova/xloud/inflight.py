@@ -68,6 +68,17 @@ def is_current(instance, message_token):
             token(instance) == message_token)
 
 
+def still_in_flight(instance, known_token):
+    """Whether the adjust that was in flight, as ``known_token``, still is.
+
+    Unlike :func:`is_current`, an adjust without a token (begun by an
+    older build, or left by a race) matches ``None``: whatever resolves
+    adjusts in flight must resolve those too.
+    """
+    return (instance.task_state == ADJUSTING and
+            token(instance) == known_token)
+
+
 def age(instance, now=None):
     """How long the adjust in flight has been, as a timedelta.
 

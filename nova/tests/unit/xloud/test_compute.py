@@ -242,10 +242,34 @@ class XloudComputeEndpointTestCase(_Base):
         self._adjust()
         self._assert_untouched()
 
-    def test_message_without_token(self):
+    def test_message_without_token_of_a_tokenless_adjust(self):
+        # An adjust begun by a build that recorded no token: its message
+        # cannot be told from a stale one, so it is not applied, but the
+        # server does not stay in xloud_adjusting either. It ends at what
+        # the hypervisor says, and keeps its next-boot size.
         del self.instance.system_metadata[inflight.SYSMETA_TOKEN]
+        self.manager.driver.xloud_sizes.return_value = {
+            'vcpus': 3, 'memory_mb': 1280}
+        self._adjust(vcpus=4, memory_mb=2048)
+        self.manager.driver.xloud_adjust.assert_not_called()
+        self.assertIsNone(self.instance.task_state)
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1280},
+                         sizing.live(self.instance))
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         sizing.next_boot(self.instance))
+        self.mock_resize.assert_called_once_with(
+            self.manager.reportclient, self.context, uuids.instance,
+            {'VCPU': 3, 'MEMORY_MB': 1280}, rp_uuid=uuids.node)
+        self.mock_fault.assert_called_once()
+
+    def test_message_without_token_while_another_adjust_is_in_flight(self):
+        def tokened_adjust_in_flight():
+            self.instance.system_metadata[inflight.SYSMETA_TOKEN] = TOKEN
+        del self.instance.system_metadata[inflight.SYSMETA_TOKEN]
+        self.mock_refresh.side_effect = tokened_adjust_in_flight
         self._adjust()
         self._assert_untouched()
+        self.manager.driver.xloud_sizes.assert_not_called()
 
 
 class ResolveTestCase(_Base):
@@ -301,6 +325,65 @@ class ResolveTestCase(_Base):
                                        self.instance)
         self.mock_save.assert_not_called()
         self.manager.driver.xloud_sizes.assert_not_called()
+
+    def _without_token(self):
+        del self.instance.system_metadata[inflight.SYSMETA_TOKEN]
+        del self.instance.system_metadata[inflight.SYSMETA_SINCE]
+        self.instance.obj_reset_changes()
+
+    def _assert_resolved_without_token(self, live):
+        self.mock_resize.assert_called_once_with(
+            self.manager.reportclient, self.context, uuids.instance,
+            {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']},
+            rp_uuid=uuids.node)
+        self.assertEqual(live, sizing.live(self.instance))
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
+                         sizing.next_boot(self.instance))
+        self.assertIsNone(self.instance.task_state)
+        self.mock_save.assert_called_once_with(
+            expected_task_state=[inflight.ADJUSTING])
+        error = self.mock_event_finish.call_args.kwargs['exc_val']
+        self.assertIsInstance(error, xloud_compute.XloudAdjustInterrupted)
+        self.mock_fault.assert_called_once_with(self.context, self.instance,
+                                                error)
+
+    def test_at_start_without_a_token(self):
+        # begun by an older build, or left by a race: it ends all the same
+        self._without_token()
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self._assert_resolved_without_token({'vcpus': 3, 'memory_mb': 1536})
+
+    @mock.patch('nova.objects.InstanceList.get_by_filters')
+    def test_lost_without_a_token(self, mock_get):
+        # with no recorded start, its age counts from its last update
+        self.flags(adjust_timeout=30, group='xloud')
+        self._without_token()
+        self.instance.updated_at = timeutils.parse_isotime(
+            '2026-12-01T10:00:00')
+        mock_get.return_value = [self.instance]
+        self.useFixture(utils_fixture.TimeFixture(
+            self.instance.updated_at + datetime.timedelta(seconds=31)))
+        xloud_compute.resolve_lost(self.manager, self.context)
+        self._assert_resolved_without_token({'vcpus': 3, 'memory_mb': 1536})
+
+    def test_audit_resolves_one_without_a_token(self):
+        self._without_token()
+        endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+        sizes = endpoint.xloud_resolve(self.context, self.instance, None)
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536}, sizes)
+        self._assert_resolved_without_token({'vcpus': 3, 'memory_mb': 1536})
+
+    def test_audit_leaves_another_adjust_alone(self):
+        # the audit read no token; a new adjust (with one) began since
+        def tokened_adjust_in_flight():
+            self.instance.system_metadata[inflight.SYSMETA_TOKEN] = TOKEN
+        self._without_token()
+        self.mock_refresh.side_effect = tokened_adjust_in_flight
+        endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+        self.assertIsNone(
+            endpoint.xloud_resolve(self.context, self.instance, None))
+        self.mock_save.assert_not_called()
 
     @mock.patch.object(xloud_compute.LOG, 'exception')
     def test_at_start_never_raises(self, mock_log):

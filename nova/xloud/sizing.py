@@ -37,11 +37,13 @@ MINIMUM_CPU = 'minimum_cpu'
 MINIMUM_MEMORY = 'minimum_memory'
 
 _VGPU = re.compile(r'^resources[^:]*:VGPU$')
+_VCPU_OVERRIDE = re.compile(r'^resources[^:]*:VCPU$')
+_MEMORY_OVERRIDE = re.compile(r'^resources[^:]*:MEMORY_MB$')
 #: Extra specs whose value changes what check_envelope() says.
 _RELEVANT = re.compile(
     r'^(minimum_cpu|minimum_memory|hw:cpu_policy|hw:cpu_realtime|'
     r'hw:mem_page_size|hw:mem_encryption|hw:locked_memory|'
-    r'pci_passthrough:alias|resources[^:]*:VGPU)$')
+    r'pci_passthrough:alias|resources[^:]*:(VGPU|VCPU|MEMORY_MB))$')
 
 
 class XloudEnvelopeInvalid(exception.InvalidRequest):
@@ -85,7 +87,12 @@ def conflicts(extra_specs, image_props=None):
     found = {}
     cpu_policy = {extra_specs.get('hw:cpu_policy'), prop('hw_cpu_policy')}
     pinned = sorted(p for p in cpu_policy if p in ('dedicated', 'mixed'))
-    if pinned:
+    if any(_VCPU_OVERRIDE.match(k) for k in extra_specs):
+        found[MINIMUM_CPU] = _(
+            "minimum_cpu cannot be combined with resources:VCPU: the flavor "
+            "would then say two things about the VCPU placement "
+            "allocates.")
+    elif pinned:
         found[MINIMUM_CPU] = _(
             "minimum_cpu cannot be combined with a %s CPU policy: pinned "
             "vCPUs are claimed and pinned at the flavor's full vcpus."
@@ -95,7 +102,12 @@ def conflicts(extra_specs, image_props=None):
             "minimum_cpu cannot be combined with hw:cpu_realtime: realtime "
             "vCPUs are pinned at the flavor's full vcpus.")
 
-    if extra_specs.get('hw:mem_page_size') or prop('hw_mem_page_size'):
+    if any(_MEMORY_OVERRIDE.match(k) for k in extra_specs):
+        found[MINIMUM_MEMORY] = _(
+            "minimum_memory cannot be combined with resources:MEMORY_MB: "
+            "the flavor would then say two things about the MEMORY_MB "
+            "placement allocates.")
+    elif extra_specs.get('hw:mem_page_size') or prop('hw_mem_page_size'):
         found[MINIMUM_MEMORY] = _(
             "minimum_memory cannot be combined with an explicit memory page "
             "size (hw:mem_page_size): such memory is reserved whole and "

@@ -89,6 +89,9 @@ class TestEnvelope(test.NoDBTestCase):
         ({'hw:cpu_policy': 'mixed'}, None, 'mixed CPU policy'),
         ({}, {'hw_cpu_policy': 'dedicated'}, 'dedicated CPU policy'),
         ({'hw:cpu_realtime': 'yes'}, None, 'hw:cpu_realtime'),
+        # upstream's override of the VCPU amount placement allocates
+        ({'resources:VCPU': '3'}, None, 'resources:VCPU'),
+        ({'resources1:VCPU': '3'}, None, 'resources:VCPU'),
     )
     @ddt.unpack
     def test_cpu_conflicts(self, specs, props, reason):
@@ -110,6 +113,8 @@ class TestEnvelope(test.NoDBTestCase):
         ({'pci_passthrough:alias': 'a1:1'}, None, 'PCI or vGPU'),
         ({'resources:VGPU': '1'}, None, 'PCI or vGPU'),
         ({'resources1:VGPU': '1'}, None, 'PCI or vGPU'),
+        ({'resources:MEMORY_MB': '1536'}, None, 'resources:MEMORY_MB'),
+        ({'resources_g1:MEMORY_MB': '1536'}, None, 'resources:MEMORY_MB'),
     )
     @ddt.unpack
     def test_memory_conflicts(self, specs, props, reason):
@@ -146,6 +151,24 @@ class TestExtraSpecsUpdate(test.NoDBTestCase):
         self.assertRaises(
             exception.ValidationError, sizing.check_extra_specs_update,
             _flavor(minimum_cpu='2'), {'hw:cpu_policy': 'dedicated'})
+
+    def test_resource_overrides_refused_with_a_minimum(self):
+        # either order: the override onto a minimum, or the other way
+        for flavor, specs in (
+                (_flavor(minimum_cpu='2'), {'resources:VCPU': '3'}),
+                (_flavor(**{'resources:VCPU': '3'}), {'minimum_cpu': '2'}),
+                (_flavor(minimum_memory='512'),
+                 {'resources:MEMORY_MB': '1024'}),
+                (_flavor(**{'resources:MEMORY_MB': '1024'}),
+                 {'minimum_memory': '512'})):
+            exc = self.assertRaises(
+                exception.ValidationError, sizing.check_extra_specs_update,
+                flavor, specs)
+            self.assertIn('cannot be combined with resources:', str(exc))
+
+    def test_resource_override_of_the_other_resource_is_fine(self):
+        sizing.check_extra_specs_update(_flavor(minimum_cpu='2'),
+                                        {'resources:MEMORY_MB': '1024'})
 
     def test_unrelated_update_of_old_bad_flavor(self):
         # a flavor that predates the checks can still get other specs

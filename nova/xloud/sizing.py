@@ -263,6 +263,11 @@ SYSMETA_LIVE_MEMORY_MB = 'xloud_live_memory_mb'
 #: The vCPUs the guest still has when a CPU cap holds it to fewer (a
 #: shrink whose unplug did not finish); absent otherwise.
 SYSMETA_VCPUS_PLUGGED = 'xloud_vcpus_plugged'
+#: The next-boot sizes, and their flavor, that a resize replaced: a revert
+#: gives them back, as upstream's revert gives back the old flavor.
+SYSMETA_OLD_FLAVOR = 'xloud_old_flavorid'
+SYSMETA_OLD = {SYSMETA_VCPUS: 'xloud_old_vcpus',
+               SYSMETA_MEMORY_MB: 'xloud_old_memory_mb'}
 
 RESOURCES = (
     # (request key, flavor field, minimum spec, placement class, sysmeta)
@@ -346,11 +351,17 @@ def next_boot(instance):
     else the flavor's minimum, or else (no minimum) the flavor's maximum.
     """
     flavor = instance.flavor
-    persisted = (_sysmeta(instance).get(SYSMETA_FLAVOR) ==
-                 flavor.flavorid and not _resizing_into(instance))
+    sysmeta = _sysmeta(instance)
+    keys = None
+    if not _resizing_into(instance):
+        if sysmeta.get(SYSMETA_FLAVOR) == flavor.flavorid:
+            keys = {key: key for key in SYSMETA_OLD}
+        elif sysmeta.get(SYSMETA_OLD_FLAVOR) == flavor.flavorid:
+            keys = SYSMETA_OLD  # reverted to the flavor a resize left
     sizes = {}
     for _key, field, _spec, _rc, persist_key, _live in RESOURCES:
-        value = _recorded(instance, persist_key, field) if persisted else None
+        value = (_recorded(instance, keys[persist_key], field) if keys
+                 else None)
         if value is None:
             value = (boot_vcpus(flavor) if field == 'vcpus'
                      else boot_memory_mb(flavor))
@@ -377,7 +388,20 @@ def record(instance, sizes, persist):
     """
     boot = next_boot(instance)  # before anything is recorded
     sysmeta = instance.system_metadata
-    sysmeta[SYSMETA_FLAVOR] = instance.flavor.flavorid
+    flavorid = instance.flavor.flavorid
+    recorded_for = sysmeta.get(SYSMETA_FLAVOR)
+    if recorded_for not in (None, flavorid) and _resizing_into(instance):
+        # a resize: keep what it replaces, for a revert
+        sysmeta[SYSMETA_OLD_FLAVOR] = recorded_for
+        for key, old_key in SYSMETA_OLD.items():
+            if key in sysmeta:
+                sysmeta[old_key] = sysmeta[key]
+            else:
+                sysmeta.pop(old_key, None)
+    elif sysmeta.get(SYSMETA_OLD_FLAVOR) == flavorid:
+        # a revert: ``boot`` is the next-boot size it gave back
+        _forget_old(sysmeta)
+    sysmeta[SYSMETA_FLAVOR] = flavorid
     for _key, field, _spec, _rc, persist_key, live_key in RESOURCES:
         sysmeta[live_key] = str(sizes[field])
         sysmeta[persist_key] = str(sizes[field] if persist else boot[field])
@@ -385,6 +409,11 @@ def record(instance, sizes, persist):
         sysmeta[SYSMETA_VCPUS_PLUGGED] = str(sizes['vcpus_plugged'])
     else:
         sysmeta.pop(SYSMETA_VCPUS_PLUGGED, None)
+
+
+def _forget_old(sysmeta):
+    for key in (SYSMETA_OLD_FLAVOR,) + tuple(SYSMETA_OLD.values()):
+        sysmeta.pop(key, None)
 
 
 def vcpus_plugged(instance):

@@ -111,13 +111,6 @@ class BootAtMinimumTest(XloudMinimumTestBase):
         self.assertEqual({'VCPU': 4, 'MEMORY_MB': 2048},
                          self._allocation(server))
 
-    def test_explicit_resources_win_in_placement(self):
-        flavor = self._flavor(minimum_cpu='1', **{'resources:VCPU': '3'})
-        server = self._create_server(flavor_id=flavor, networks='none')
-        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 2048},
-                         self._allocation(server))
-        self.assertEqual((4, 1), self._sizes(server)[:2])
-
     def test_hard_reboot_and_stop_start_keep_the_minimum(self):
         flavor = self._flavor(minimum_cpu='2', minimum_memory='1024')
         server = self._create_server(flavor_id=flavor, networks='none')
@@ -216,6 +209,10 @@ class RefusalsTest(XloudMinimumTestBase):
             ('minimum_memory', {'pci_passthrough:alias': 'a1:1'},
              'PCI or vGPU'),
             ('minimum_memory', {'resources:VGPU': '1'}, 'PCI or vGPU'),
+            # upstream's own override of the amount placement allocates
+            ('minimum_cpu', {'resources:VCPU': '3'}, 'resources:VCPU'),
+            ('minimum_memory', {'resources:MEMORY_MB': '1024'},
+             'resources:MEMORY_MB'),
         )
         for key, specs, reason in cases:
             flavor = self._flavor()

@@ -145,13 +145,24 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         self._reboot_server(self.server, hard=True)
         self._assert_invariant({'VCPU': 2, 'MEMORY_MB': 768})
 
+    def _assert_next_boot(self, expected):
+        view = self._get(self.server)
+        self.assertEqual(expected, {'VCPU': view['vcpus']['next_boot'],
+                                    'MEMORY_MB': view['memory_mb'][
+                                        'next_boot']})
+
     @ddt.data(True, False)
     def test_resize_revert(self, persist):
         self._adjusted(persist)
         self._resize(self.other)
         self._revert_resize(self.server)
-        self._assert_invariant()
         self.assertEqual('src', self._host())
+        # a revert gives back the next-boot size the server had before the
+        # resize, and boots at it; the next boot keeps it
+        self._assert_invariant(self._next_boot(persist))
+        self._assert_next_boot(self._next_boot(persist))
+        self._reboot_server(self.server, hard=True)
+        self._assert_invariant(self._next_boot(persist))
 
     @ddt.data(True, False)
     def test_resize_a_b_a(self, persist):
@@ -277,11 +288,12 @@ class CrossCellTest(test_xloud_adjust.XloudAdjustTestBase):
         # cross-cell tests wait): the server may show ACTIVE before
         self.notifier.wait_for_versioned_notifications(
             'instance.resize_revert.end')
-        # back at the source, at the first flavor's size as its domain has
-        # it; whatever that is, allocation and GET say the same
-        server = self.admin_api.get_server(self.server['id'])
-        self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
-        doc = etree.fromstring(self._domain(self.server, 'host1').XMLDesc(0))
-        self._assert_invariant('host1', {
-            'VCPU': int(doc.find('vcpu').get('current')),
-            'MEMORY_MB': int(doc.find('currentMemory').text) // 1024})
+        # back at the source, at the next-boot size it had before the
+        # resize: 3 / 1536 persisted, else the 2 / 1024 persisted in setUp
+        expected = ({'VCPU': 3, 'MEMORY_MB': 1536} if persist
+                    else {'VCPU': 2, 'MEMORY_MB': 1024})
+        self._assert_invariant('host1', expected)
+        view = self._get(self.server)
+        self.assertEqual(expected, {'VCPU': view['vcpus']['next_boot'],
+                                    'MEMORY_MB': view['memory_mb'][
+                                        'next_boot']})

@@ -210,6 +210,88 @@ class ResizingIntoTestCase(test.NoDBTestCase):
                          sizing.live(instance))
 
 
+class RevertTestCase(test.NoDBTestCase):
+    """A revert gives back the next-boot size the resize replaced.
+
+    The steps are those of the compute: the destination records what the
+    resized guest runs at, then a revert sets the flavor back and the
+    source records what the reverted guest runs at.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.a = fakes.flavor()  # 1-4 vCPUs, 512-2048 MiB
+        self.b = objects.Flavor(flavorid='b', vcpus=8, memory_mb=4096,
+                                extra_specs={'minimum_cpu': '2',
+                                             'minimum_memory': '768'})
+        # persisted 3 / 1536 on A; running at 2 / 1024 for this boot only
+        self.instance = objects.Instance(flavor=self.a, old_flavor=None,
+                                         system_metadata={})
+        sizing.record(self.instance, {'vcpus': 3, 'memory_mb': 1536},
+                      persist=True)
+        sizing.record(self.instance, {'vcpus': 2, 'memory_mb': 1024},
+                      persist=False)
+
+    def _resize(self, old, new):
+        # finish_resize at the destination: the guest boots at the new
+        # flavor's next-boot size, which is what it records
+        self.instance.old_flavor, self.instance.flavor = old, new
+        sizing.record(self.instance, sizing.next_boot(self.instance),
+                      persist=False)
+
+    def _revert(self):
+        # the source: flavor back, then the guest boots at next_boot()
+        old = self.instance.old_flavor
+        self.instance.flavor = old
+        boots_at = sizing.next_boot(self.instance)
+        sizing.record(self.instance, boots_at, persist=False)
+        return boots_at
+
+    def _confirm(self):
+        self.instance.old_flavor = None
+
+    def test_revert_gives_back_the_next_boot_size(self):
+        self._resize(self.a, self.b)
+        self.assertEqual({'vcpus': 2, 'memory_mb': 768},
+                         sizing.next_boot(self.instance))
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536}, self._revert())
+        self._confirm()  # the stash is gone; the record is A's again
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
+                         sizing.live(self.instance))
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
+                         sizing.next_boot(self.instance))
+        self.assertNotIn(sizing.SYSMETA_OLD_FLAVOR,
+                         self.instance.system_metadata)
+
+    def test_confirm_then_back_starts_at_the_minimum(self):
+        self._resize(self.a, self.b)
+        self._confirm()
+        self._resize(self.b, self.a)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.next_boot(self.instance))
+        self._confirm()
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.next_boot(self.instance))
+
+    def test_revert_of_the_way_back_gives_back_b(self):
+        self._resize(self.a, self.b)
+        self._confirm()
+        sizing.record(self.instance, {'vcpus': 6, 'memory_mb': 3072},
+                      persist=True)
+        self._resize(self.b, self.a)
+        self.assertEqual({'vcpus': 6, 'memory_mb': 3072}, self._revert())
+        self._confirm()
+        self.assertEqual({'vcpus': 6, 'memory_mb': 3072},
+                         sizing.next_boot(self.instance))
+
+    def test_revert_of_a_server_never_adjusted(self):
+        instance = objects.Instance(flavor=self.a, old_flavor=None,
+                                    system_metadata={})
+        self.instance = instance
+        self._resize(self.a, self.b)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512}, self._revert())
+
+
 class VcpusPluggedTestCase(test.NoDBTestCase):
     """A capped guest's remaining vCPUs are recorded, and forgotten."""
 

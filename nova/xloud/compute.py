@@ -27,6 +27,7 @@ import oslo_messaging as messaging
 from oslo_utils import excutils
 
 from nova.compute import utils as compute_utils
+from nova.compute import vm_states
 import nova.conf
 from nova import exception
 from nova import exception_wrapper
@@ -43,6 +44,9 @@ CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
 
 ADJUSTING = inflight.ADJUSTING
+#: The states in which a server's guest is defined on its host.
+RECORDABLE = (vm_states.ACTIVE, vm_states.STOPPED, vm_states.PAUSED,
+              vm_states.SUSPENDED)
 #: The compute's event of the xloud-adjust instance action.
 EVENT = 'compute_xloud_adjust'
 #: The tokens of the adjusts this nova-compute has received and not yet
@@ -245,12 +249,42 @@ def resolve_at_start(manager, context, instance):
     """From ComputeManager._init_instance: an adjust the last run left.
 
     Before nova-compute serves RPC, so any message of that adjust still
-    queued arrives stale and changes nothing. Never raises.
+    queued arrives stale and changes nothing. A server with no record
+    (built before XLoud was installed on this host) gets one, from what
+    its guest has. Never raises.
     """
     if instance.task_state != ADJUSTING:
+        _record_from_guest(manager, instance)
         return
     _resolve_safely(manager, context, instance,
                     _('nova-compute restarted'))
+
+
+def _record_from_guest(manager, instance):
+    """Record what the guest of a server with no record runs at.
+
+    Such a server was booted by an upstream compute, at its flavor's
+    maximum, or by an XLoud build that did not record a boot. Either way
+    its guest, not its flavor's minimum, says what it runs at, and its
+    next boot keeps that: nothing shrinks a guest behind its owner's back.
+    The allocation is left as it is; the audit compares the two.
+    """
+    try:
+        if (instance.vm_state not in RECORDABLE or
+                not sizing.has_minimum(instance.flavor) or
+                sizing.has_record(instance)):
+            return
+        try:
+            sizes = manager.driver.xloud_sizes(instance)
+        except (NotImplementedError, exception.InstanceNotFound):
+            return
+        sizing.record(instance, sizes, persist=True)
+        instance.save()
+        LOG.info('Recorded the sizes the guest runs at, %s, for a server '
+                 'that had no record', sizes, instance=instance)
+    except Exception:
+        LOG.exception('Could not record the sizes of the guest',
+                      instance=instance)
 
 
 def resolve_lost(manager, context):

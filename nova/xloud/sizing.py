@@ -30,6 +30,7 @@ import re
 
 from oslo_utils import strutils
 
+from nova.compute import vm_states
 from nova import exception
 from nova.i18n import _
 
@@ -344,11 +345,32 @@ def _resizing_into(instance):
     return instance.old_flavor.flavorid != instance.flavor.flavorid
 
 
+def _building(instance):
+    return (instance.obj_attr_is_set('vm_state') and
+            instance.vm_state == vm_states.BUILDING)
+
+
+def has_record(instance):
+    """Whether XLoud recorded the sizes of this server.
+
+    Every server XLoud builds has a record from its first boot on. A
+    server without one was built before XLoud was installed on its host
+    (or by an upstream compute during a rolling upgrade): it was booted,
+    and allocated, at its flavor's maximum. Its compute records what its
+    guest really has when it starts (``nova.xloud.compute``).
+    """
+    sysmeta = _sysmeta(instance)
+    return SYSMETA_FLAVOR in sysmeta or SYSMETA_OLD_FLAVOR in sysmeta
+
+
 def next_boot(instance):
     """{flavor field: size} the instance's next boot uses.
 
-    An adjust made with persist=True for the instance's current flavor, or
-    else the flavor's minimum, or else (no minimum) the flavor's maximum.
+    An adjust made with persist=True for the instance's current flavor; or
+    the next-boot size a resize replaced, when a revert has given back its
+    flavor; or, for a server with no record at all that is not being
+    built, the flavor's maximum (what upstream booted it at); or else the
+    flavor's minimum, or else (no minimum) the flavor's maximum.
     """
     flavor = instance.flavor
     sysmeta = _sysmeta(instance)
@@ -358,6 +380,8 @@ def next_boot(instance):
             keys = {key: key for key in SYSMETA_OLD}
         elif sysmeta.get(SYSMETA_OLD_FLAVOR) == flavor.flavorid:
             keys = SYSMETA_OLD  # reverted to the flavor a resize left
+        elif not has_record(instance) and not _building(instance):
+            return {'vcpus': flavor.vcpus, 'memory_mb': flavor.memory_mb}
     sizes = {}
     for _key, field, _spec, _rc, persist_key, _live in RESOURCES:
         value = (_recorded(instance, keys[persist_key], field) if keys
@@ -390,14 +414,21 @@ def record(instance, sizes, persist):
     sysmeta = instance.system_metadata
     flavorid = instance.flavor.flavorid
     recorded_for = sysmeta.get(SYSMETA_FLAVOR)
-    if recorded_for not in (None, flavorid) and _resizing_into(instance):
+    if recorded_for != flavorid and _resizing_into(instance):
         # a resize: keep what it replaces, for a revert
-        sysmeta[SYSMETA_OLD_FLAVOR] = recorded_for
+        old = instance.old_flavor
+        if recorded_for == old.flavorid:
+            kept = {key: sysmeta.get(key) for key in SYSMETA_OLD}
+        else:
+            # no record: it ran at its maximum, as upstream booted it
+            kept = {SYSMETA_VCPUS: str(old.vcpus),
+                    SYSMETA_MEMORY_MB: str(old.memory_mb)}
+        sysmeta[SYSMETA_OLD_FLAVOR] = old.flavorid
         for key, old_key in SYSMETA_OLD.items():
-            if key in sysmeta:
-                sysmeta[old_key] = sysmeta[key]
-            else:
+            if kept[key] is None:
                 sysmeta.pop(old_key, None)
+            else:
+                sysmeta[old_key] = kept[key]
     elif sysmeta.get(SYSMETA_OLD_FLAVOR) == flavorid:
         # a revert: ``boot`` is the next-boot size it gave back
         _forget_old(sysmeta)
@@ -450,6 +481,10 @@ def note_boot(instance):
     if SYSMETA_VCPUS_PLUGGED in sysmeta:
         # a new domain has exactly its vCPUs, and no cap
         del instance.system_metadata[SYSMETA_VCPUS_PLUGGED]
+    if not has_record(instance) and not _resizing_into(instance):
+        # from now on it is known what this server boots at
+        record(instance, next_boot(instance), persist=False)
+        return
     if sysmeta.get(SYSMETA_FLAVOR) != instance.flavor.flavorid:
         return
     boot = next_boot(instance)

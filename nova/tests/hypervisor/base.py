@@ -155,7 +155,7 @@ class RealLibvirtTestCase(testtools.TestCase):
             root_gb=1, ephemeral_gb=0, system_metadata={},
             pci_devices=objects.PciDeviceList(), pci_requests=None,
             numa_topology=None, config_drive=None, vm_mode=None,
-            vm_state='active', task_state=None, os_type='linux',
+            vm_state='building', task_state=None, os_type='linux',
             ephemeral_key_uuid=None, vcpu_model=None, trusted_certs=None,
             resources=None, migration_context=None, info_cache=None,
             root_device_name=None, default_ephemeral_device=None,
@@ -201,6 +201,8 @@ class RealLibvirtTestCase(testtools.TestCase):
         start = time.monotonic()
         guest = self.driver._create_guest(self.context, xml, instance,
                                           power_on=power_on)
+        # as the compute manager does once the first spawn is done
+        instance.vm_state = 'active' if power_on else 'stopped'
         if power_on:
             self.wait_for(instance, lambda s: True, timeout=self.BOOT_TIMEOUT,
                           what='the guest to boot')

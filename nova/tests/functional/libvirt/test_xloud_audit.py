@@ -23,6 +23,15 @@ import ddt
 from nova.cmd import manage
 from nova.tests.functional.libvirt import test_xloud_faults
 from nova.xloud import inflight
+from nova.xloud import sizing
+
+
+def _audit(fix=False):
+    """nova-manage xloud audit [--fix]: (exit code, what it printed)."""
+    out = io.StringIO()
+    with mock.patch('sys.stdout', new=out):
+        code = manage.CATEGORIES['xloud']().audit(fix=fix)
+    return code, out.getvalue()
 
 
 @ddt.ddt
@@ -33,10 +42,7 @@ class AuditTest(test_xloud_faults.FaultTestBase):
         self._adjust(self.server, current_vcpus=3, current_memory_mb=1536)
 
     def _audit(self, fix=False):
-        out = io.StringIO()
-        with mock.patch('sys.stdout', new=out):
-            code = manage.CATEGORIES['xloud']().audit(fix=fix)
-        return code, out.getvalue()
+        return _audit(fix)
 
     def _set_allocation(self, vcpus, memory_mb):
         rp = self._get_provider_uuid_by_host('compute1')
@@ -126,3 +132,63 @@ class AuditTest(test_xloud_faults.FaultTestBase):
                 verbose=True, instance_uuid=self.server['id'], force=force)
         self.assertEqual(0, code)
         self._assert_settled(*expected)
+
+
+class NoRecordTest(test_xloud_faults.FaultTestBase):
+    """A server built before XLoud was installed on its host.
+
+    An upstream compute booted it at its flavor's maximum and placement
+    allocated that; XLoud has no record of it. It must go on running at
+    what it was booted at, never be taken to run at its minimum.
+    """
+
+    BOOTED = {'VCPU': 4, 'MEMORY_MB': 2048}  # the flavor it was booted with
+
+    def setUp(self):
+        super().setUp()
+        flavor = self._flavor(vcpus=4, memory_mb=2048)  # no minimums yet
+        self.server = self._create_server(flavor_id=flavor,
+                                          networks='none')
+        # The minimums were set while nothing used them (upstream ignores
+        # them), so they are in the server's copy of the flavor as well.
+        instance = self._instance()
+        self.assertFalse(sizing.has_record(instance))
+        instance.flavor.extra_specs = {'minimum_cpu': '1',
+                                       'minimum_memory': '512'}
+        instance.save()
+        self.assertTrue(sizing.has_minimum(self._instance().flavor))
+
+    def _next_boot(self):
+        view = self._get(self.server)
+        return {'VCPU': view['vcpus']['next_boot'],
+                'MEMORY_MB': view['memory_mb']['next_boot']}
+
+    def test_runs_at_what_it_was_booted_at(self):
+        self._assert_settled(*self.BOOTED.values())
+        self.assertEqual(self.BOOTED, self._next_boot())
+        code, out = _audit(fix=True)
+        self.assertEqual(0, code, out)
+        self._assert_settled(*self.BOOTED.values())
+        # heal_allocations --force rebuilds it from the flavor's minimum
+        # unless told otherwise
+        with mock.patch('sys.stdout', new=io.StringIO()):
+            self.assertEqual(0, manage.PlacementCommands().heal_allocations(
+                verbose=True, instance_uuid=self.server['id'], force=True))
+        self._assert_settled(*self.BOOTED.values())
+        # and its next boot does not shrink it behind its owner's back
+        self._reboot_server(self.server, hard=True)
+        self._assert_settled(*self.BOOTED.values())
+        self.assertEqual(self.BOOTED, self._next_boot())
+
+    def test_its_compute_records_it_when_it_starts(self):
+        self.restart_compute_service('compute1')
+        instance = self._instance()
+        self.assertTrue(sizing.has_record(instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.next_boot(instance))
+        self._assert_settled(*self.BOOTED.values())
+
+    def test_adjusted_from_there(self):
+        self._adjust(self.server, current_vcpus=2, current_memory_mb=1024)
+        self._assert_settled(2, 1024)
+        self.assertEqual({'VCPU': 2, 'MEMORY_MB': 1024}, self._next_boot())

@@ -51,8 +51,10 @@ class FaultTestBase(test_xloud_adjust.XloudAdjustTestBase):
 
     def _domain_sizes(self, server=None):
         """{'VCPU': n, 'MEMORY_MB': m} the domain runs at."""
-        _max, vcpus, _max_kib, kib = self._sizes(server or self.server)
-        return {'VCPU': vcpus, 'MEMORY_MB': kib // 1024}
+        maximum, vcpus, _max_kib, kib = self._sizes(server or self.server)
+        # a domain with no "current" runs all its vCPUs
+        return {'VCPU': maximum if vcpus is None else vcpus,
+                'MEMORY_MB': kib // 1024}
 
     def _assert_settled(self, vcpus, memory_mb, server=None):
         """No task; domain, allocation and GET all say these sizes."""

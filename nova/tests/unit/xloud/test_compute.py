@@ -26,6 +26,7 @@ from oslo_utils import timeutils
 from nova.compute import manager as compute_manager
 from nova.compute import vm_states
 from nova import context
+from nova import exception
 from nova import test
 from nova.tests.unit import fake_instance
 from nova.tests.unit.xloud import fakes
@@ -384,6 +385,50 @@ class ResolveTestCase(_Base):
         self.assertIsNone(
             endpoint.xloud_resolve(self.context, self.instance, None))
         self.mock_save.assert_not_called()
+
+    def _unrecorded(self, vm_state=vm_states.ACTIVE):
+        self.instance.task_state = None
+        self.instance.vm_state = vm_state
+        self.instance.system_metadata = {}
+        self.instance.obj_reset_changes()
+
+    def test_at_start_a_server_with_no_record_gets_one(self):
+        # booted at its maximum by an upstream compute, before XLoud
+        self._unrecorded()
+        self.manager.driver.xloud_sizes.return_value = {
+            'vcpus': 4, 'memory_mb': 2048}
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self.assertTrue(sizing.has_record(self.instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.live(self.instance))
+        # and its next boot does not shrink it
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.next_boot(self.instance))
+        self.mock_save.assert_called_once_with()
+        self.mock_resize.assert_not_called()
+        self.mock_fault.assert_not_called()
+
+    def test_at_start_a_record_is_kept(self):
+        self.instance.task_state = None
+        xloud_compute.resolve_at_start(self.manager, self.context,
+                                       self.instance)
+        self.manager.driver.xloud_sizes.assert_not_called()
+        self.mock_save.assert_not_called()
+
+    def test_at_start_no_record_and_no_guest(self):
+        for vm_state, error in ((vm_states.SHELVED_OFFLOADED, None),
+                                (vm_states.ACTIVE,
+                                 exception.InstanceNotFound(
+                                     instance_id=uuids.instance)),
+                                (vm_states.ACTIVE, NotImplementedError())):
+            self._unrecorded(vm_state)
+            self.manager.driver.xloud_sizes.reset_mock()
+            self.manager.driver.xloud_sizes.side_effect = error
+            xloud_compute.resolve_at_start(self.manager, self.context,
+                                           self.instance)
+            self.assertFalse(sizing.has_record(self.instance))
+            self.mock_save.assert_not_called()
 
     @mock.patch.object(xloud_compute.LOG, 'exception')
     def test_at_start_never_raises(self, mock_log):

@@ -21,6 +21,7 @@ import ddt
 import fixtures
 from oslo_utils.fixture import uuidsentinel as uuids
 
+from nova.compute import vm_states
 from nova import context
 from nova import exception
 from nova import objects
@@ -304,13 +305,24 @@ class FollowGuestTestCase(_Base):
         placement.follow_guest(self.client, self.context, instance)
         self.client.get_allocs_for_consumer.assert_not_called()
 
-    def test_follows_the_minimum(self):
+    def test_follows_the_minimum_it_was_built_at(self):
         instance = self._instance(minimum_cpu='1', minimum_memory='512')
+        instance.vm_state = vm_states.BUILDING
+        sizing.note_boot(instance)  # what the driver does when it spawns
+        instance.vm_state = vm_states.ACTIVE
         placement.follow_guest(self.client, self.context, instance)
         self.get_node.assert_called_once_with(self.context, 'compute1',
                                               'node1')
         self.client.put.assert_called_once()
         self.assertEqual(_payload(1, 512), self.client.put.call_args.args[1])
+
+    def test_without_a_record_never_shrinks_to_the_minimum(self):
+        # built before XLoud was installed: at its flavor's maximum
+        instance = self._instance(minimum_cpu='1', minimum_memory='512')
+        placement.follow_guest(self.client, self.context, instance)
+        self.assertEqual(_payload(4, 2048), self.client.put.call_args.args[1])
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.next_boot(instance))
 
     def test_follows_the_recorded_size(self):
         instance = self._instance(

@@ -14,6 +14,7 @@
 
 import ddt
 
+from nova.compute import vm_states
 from nova import exception
 from nova import objects
 from nova import test
@@ -285,11 +286,59 @@ class RevertTestCase(test.NoDBTestCase):
                          sizing.next_boot(self.instance))
 
     def test_revert_of_a_server_never_adjusted(self):
-        instance = objects.Instance(flavor=self.a, old_flavor=None,
-                                    system_metadata={})
-        self.instance = instance
+        self.instance = objects.Instance(
+            flavor=self.a, old_flavor=None, system_metadata={},
+            vm_state=vm_states.BUILDING)
+        sizing.note_boot(self.instance)  # built at its minimum
+        self.instance.vm_state = vm_states.ACTIVE
         self._resize(self.a, self.b)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512}, self._revert())
+
+    def test_revert_of_a_server_with_no_record(self):
+        # built before XLoud was installed, at its maximum
+        self.instance = objects.Instance(
+            flavor=self.a, old_flavor=None, system_metadata={},
+            vm_state=vm_states.ACTIVE)
+        self._resize(self.a, self.b)
+        self.assertEqual({'vcpus': 2, 'memory_mb': 768},
+                         sizing.next_boot(self.instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048}, self._revert())
+
+
+class NoRecordTestCase(test.NoDBTestCase):
+    """A server with no record runs at what it was booted at."""
+
+    def _instance(self, vm_state, sysmeta=None):
+        return objects.Instance(flavor=fakes.flavor(), old_flavor=None,
+                                vm_state=vm_state,
+                                system_metadata=sysmeta or {})
+
+    def test_built_before_xloud_runs_at_its_maximum(self):
+        instance = self._instance(vm_states.ACTIVE)
+        self.assertFalse(sizing.has_record(instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.live(instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.next_boot(instance))
+
+    def test_built_by_xloud_at_its_minimum_with_a_record(self):
+        instance = self._instance(vm_states.BUILDING)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.next_boot(instance))
+        sizing.note_boot(instance)
+        instance.vm_state = vm_states.ACTIVE
+        self.assertTrue(sizing.has_record(instance))
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.live(instance))
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         sizing.next_boot(instance))
+
+    def test_a_boot_of_a_server_with_no_record_records_its_maximum(self):
+        instance = self._instance(vm_states.STOPPED)
+        sizing.note_boot(instance)  # a start: upstream's domain, at max
+        self.assertTrue(sizing.has_record(instance))
+        self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
+                         sizing.next_boot(instance))
 
 
 class VcpusPluggedTestCase(test.NoDBTestCase):

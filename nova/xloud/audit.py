@@ -17,9 +17,13 @@
 Placement must hold exactly what each adjustable server runs at. The audit
 lists every server whose allocation on the host it runs on differs from
 the sizes its record says it runs at, and every adjust that has been in
-flight longer than ``[xloud]adjust_timeout``. With ``--fix`` it sets such
-allocations to the recorded sizes, and asks the compute host of each
-stuck adjust to resolve it from the hypervisor.
+flight longer than ``[xloud]adjust_timeout``. With ``--fix`` it asks the
+compute host of each such server to set the allocation to what the
+hypervisor says the guest has, under the server's lock and only if the
+server has no task and its record has not changed since the audit read
+it; and the host of each stuck adjust to resolve it from the hypervisor.
+The audit never writes an allocation itself: what it read may be stale
+by the time it acts.
 """
 
 from nova.cmd import common as cmd_common
@@ -132,14 +136,34 @@ class Audit:
             'alloc': _show(allocated), 'runs': _show(runs_at)}
         if not self.fix:
             return self._report('drift', instance, what)
+        if not self._host_is_up(cctxt, instance):
+            self.unfixed += 1
+            return self._report('drift', instance, what,
+                                _('could not fix: its host is down'))
         try:
-            placement.resize(self.reportclient, cctxt, instance.uuid,
-                             runs_at, rp_uuid=rp_uuid)
+            outcome, sizes = self.rpcapi.xloud_heal(
+                cctxt, instance, sizing.record_of(instance))
         except Exception as e:
             self.unfixed += 1
             return self._report('drift', instance, what,
                                 _('could not fix: %s') % e)
-        self._report('drift', instance, what, _('fixed'))
+        if outcome != 'healed':
+            self.unfixed += 1
+            why = (_('it has a task now') if outcome == 'busy' else
+                   _('it changed since it was read'))
+            return self._report('drift', instance, what,
+                                _('skipped: %s; run the audit again') % why)
+        self._report('drift', instance, what,
+                     _('fixed: allocation %s, as its hypervisor has it') %
+                     _show(_amounts(sizes)))
+
+    def _host_is_up(self, cctxt, instance):
+        try:
+            service = objects.Service.get_by_compute_host(cctxt,
+                                                          instance.host)
+        except exception.NotFound:
+            return False
+        return self.servicegroup_api.service_is_up(service)
 
     def _in_flight(self, cctxt, instance):
         age = inflight.age(instance).total_seconds()
@@ -148,13 +172,7 @@ class Audit:
         what = _('an adjust has been in flight for %d seconds') % age
         if not self.fix:
             return self._report('stuck', instance, what)
-        try:
-            service = objects.Service.get_by_compute_host(cctxt,
-                                                          instance.host)
-            up = self.servicegroup_api.service_is_up(service)
-        except exception.NotFound:
-            up = False
-        if not up:
+        if not self._host_is_up(cctxt, instance):
             self.unfixed += 1
             return self._report(
                 'stuck', instance, what,
@@ -177,9 +195,11 @@ class XloudCommands:
     """Commands for XLoud live adjust."""
 
     @args('--fix', action='store_true', dest='fix', default=False,
-          help='Set each drifted allocation to the size its server runs '
-               'at, and ask the compute host of each stuck adjust to '
-               'resolve it from the hypervisor.')
+          help='Ask the compute host of each drifted server to set its '
+               'allocation to what the hypervisor says the guest has '
+               '(a server that has a task or changed since it was read '
+               'is skipped), and the compute host of each stuck adjust '
+               'to resolve it from the hypervisor.')
     def audit(self, fix=False):
         """Check that placement holds what each adjustable server uses.
 

@@ -140,6 +140,38 @@ class XloudComputeEndpoint:
             return sizing.live(instance)
         return do_resolve()
 
+    def xloud_heal(self, context, instance, record):
+        """Make the allocation what the guest has (nova-manage xloud audit).
+
+        Under the server's lock, so no adjust or resolve runs meanwhile.
+        The audit read ``record`` a while ago: a server that has a task
+        now, or whose record changed since, is left alone, and the audit
+        says so. Otherwise the hypervisor, not the record, says what the
+        allocation is set to, and the record is made to say it too.
+
+        :returns: ('healed', sizes), ('busy', None) or ('changed', None)
+        """
+        @utils.synchronized(instance.uuid)
+        def do_heal():
+            instance.refresh()
+            if instance.task_state is not None:
+                return 'busy', None
+            if sizing.record_of(instance) != record:
+                return 'changed', None
+            sizes = self.driver.xloud_sizes(instance)
+            placement.resize(self.reportclient, context, instance.uuid,
+                             {'VCPU': sizes['vcpus'],
+                              'MEMORY_MB': sizes['memory_mb']},
+                             rp_uuid=placement.provider_of(context,
+                                                           instance))
+            if sizing.live(instance) != {
+                    'vcpus': sizes['vcpus'],
+                    'memory_mb': sizes['memory_mb']}:
+                sizing.record(instance, sizes, persist=False)
+                instance.save(expected_task_state=[None])
+            return 'healed', sizes
+        return do_heal()
+
     def _adjust(self, context, instance, vcpus, memory_mb, persist):
         before = sizing.live(instance)
         wanted = dict(before)

@@ -19,6 +19,7 @@ its own oslo.messaging namespace, ``xloud``, versioned on its own:
 
 * 1.0 - Initial version: xloud_adjust()
 * 1.1 - Add xloud_resolve()
+* 1.2 - Add xloud_heal()
 
 Upstream's compute RPC API, its version and the service version are left
 alone, so they never collide with a later upstream release.
@@ -32,7 +33,7 @@ from nova import rpc
 from nova.xloud import inflight
 
 NAMESPACE = 'xloud'
-VERSION = '1.1'
+VERSION = '1.2'
 
 #: The key of a compute node's stats under which its nova-compute says it
 #: serves the namespace, and at which version. The resource tracker clears
@@ -89,6 +90,25 @@ class XloudComputeAPI:
             version='1.1')
         return cctxt.call(ctxt, 'xloud_resolve', instance=instance,
                           token=inflight.token(instance))
+
+
+    def xloud_heal(self, ctxt, instance, record):
+        """Have the instance's host make its allocation what its guest has.
+
+        Under the server's lock, the host re-reads the server, leaves it
+        alone if it has a task or if its XLoud record is no longer
+        ``record`` (as the caller read it), and otherwise sets the
+        allocation to what the hypervisor says the guest has.
+
+        :returns: (outcome, sizes): ('healed', sizes), or ('busy', None)
+            or ('changed', None)
+        """
+        client = self.router.client(ctxt)
+        cctxt = client.prepare(
+            server=compute_rpcapi._compute_host(None, instance),
+            version='1.2')
+        return cctxt.call(ctxt, 'xloud_heal', instance=instance,
+                          record=record)
 
 
 def advertise(stats, driver):

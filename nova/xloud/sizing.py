@@ -363,6 +363,12 @@ def has_record(instance):
     return SYSMETA_FLAVOR in sysmeta or SYSMETA_OLD_FLAVOR in sysmeta
 
 
+def record_of(instance):
+    """The server's XLoud record, to tell later whether it changed."""
+    return {key: value for key, value in _sysmeta(instance).items()
+            if key.startswith('xloud_')}
+
+
 def next_boot(instance):
     """{flavor field: size} the instance's next boot uses.
 

@@ -21,6 +21,7 @@ from unittest import mock
 import ddt
 
 from nova.cmd import manage
+from nova import objects
 from nova.tests.functional.libvirt import test_xloud_faults
 from nova.xloud import inflight
 from nova.xloud import sizing
@@ -71,7 +72,7 @@ class AuditTest(test_xloud_faults.FaultTestBase):
 
         code, out = self._audit(fix=True)
         self.assertEqual(1, code)
-        self.assertIn('; fixed', out)
+        self.assertIn('; fixed: allocation VCPU=3 MEMORY_MB=1536', out)
         self._assert_settled(3, 1536)
         self.assertEqual(0, self._audit()[0])
 
@@ -82,6 +83,38 @@ class AuditTest(test_xloud_faults.FaultTestBase):
             code, out = self._audit(fix=True)
         self.assertEqual(2, code)
         self.assertIn('could not fix: placement says no', out)
+
+    def test_fix_never_acts_on_a_stale_read(self):
+        # The audit reads its batch of servers; an adjust finishes before
+        # it gets to this one, whose allocation then differs from what it
+        # read. The adjust's size must stay.
+        read = objects.InstanceList.get_by_filters(
+            self.ctxt, {'deleted': False},
+            expected_attrs=['flavor', 'system_metadata'])
+        self._adjust(self.server, current_vcpus=4, current_memory_mb=2048)
+        with mock.patch('nova.objects.InstanceList.get_by_filters',
+                        side_effect=[read, []]):
+            code, out = self._audit(fix=True)
+        self.assertEqual(2, code, out)
+        self.assertIn('skipped: it changed since it was read', out)
+        self._assert_settled(4, 2048)
+        self.assertEqual(0, self._audit()[0])
+
+    def test_fix_writes_what_the_hypervisor_confirms(self):
+        # a record that says less than the guest has (3 / 1536): the
+        # allocation is not shrunk under the guest, the record is mended
+        instance = self._instance()
+        instance.system_metadata.update(xloud_live_vcpus='2',
+                                        xloud_live_memory_mb='1024')
+        instance.save()
+        code, out = self._audit()
+        self.assertEqual(1, code, out)
+        code, out = self._audit(fix=True)
+        self.assertEqual(1, code, out)
+        self.assertIn('fixed: allocation VCPU=3 MEMORY_MB=1536, as its '
+                      'hypervisor has it', out)
+        self._assert_settled(3, 1536)
+        self.assertEqual(0, self._audit()[0])
 
     def _stuck(self):
         self._post_lost(current_vcpus=4)

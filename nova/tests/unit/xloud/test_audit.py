@@ -76,14 +76,45 @@ class AuditTestCase(test.NoDBTestCase):
                       'VCPU=2 MEMORY_MB=1024', self.lines[0])
         self.resize.assert_not_called()
 
-    def test_drift_fixed(self):
+    def _fix(self, outcome, up=True):
         self.current.return_value = (uuids.node, {'VCPU': 1,
                                                   'MEMORY_MB': 512})
-        check = self._audit(_instance(), fix=True)
-        self.resize.assert_called_once_with(
-            mock.ANY, self.context, uuids.instance,
-            {'VCPU': 2, 'MEMORY_MB': 1024}, rp_uuid=uuids.node)
+        instance = _instance()
+        with mock.patch('nova.objects.Service.get_by_compute_host'), \
+                mock.patch('nova.servicegroup.API.service_is_up',
+                           return_value=up), \
+                mock.patch('nova.xloud.rpcapi.XloudComputeAPI.xloud_heal',
+                           return_value=outcome) as heal:
+            check = self._audit(instance, fix=True)
+        # the audit never writes an allocation itself
+        self.resize.assert_not_called()
+        return check, heal, instance
+
+    def test_drift_fixed_by_its_host(self):
+        check, heal, instance = self._fix(
+            ('healed', {'vcpus': 2, 'memory_mb': 1024}))
+        # with the record as the audit read it, to tell a change since
+        heal.assert_called_once_with(self.context, instance,
+                                     fakes.adjusted_sysmeta())
         self.assertEqual((1, 0), (check.found, check.unfixed))
+        self.assertIn('fixed: allocation VCPU=2 MEMORY_MB=1024, as its '
+                      'hypervisor has it', self.lines[0])
+
+    def test_drift_skipped_when_it_changed_since_it_was_read(self):
+        for outcome, why in ((('changed', None), 'it changed since it '
+                              'was read'),
+                             (('busy', None), 'it has a task now')):
+            self.lines = []
+            check, _heal, _instance = self._fix(outcome)
+            self.assertEqual((1, 1), (check.found, check.unfixed))
+            self.assertIn('skipped: %s; run the audit again' % why,
+                          self.lines[0])
+
+    def test_drift_on_a_down_host_is_not_fixed(self):
+        check, heal, _instance = self._fix(None, up=False)
+        heal.assert_not_called()
+        self.assertEqual((1, 1), (check.found, check.unfixed))
+        self.assertIn('could not fix: its host is down', self.lines[0])
 
     def test_plain_flavors_and_servers_without_host_are_skipped(self):
         plain = objects.Flavor(flavorid='p', vcpus=1, memory_mb=512,

@@ -110,7 +110,7 @@ class XloudComputeEndpointTestCase(_Base):
 
     def test_target(self):
         target = xloud_compute.XloudComputeEndpoint.target
-        self.assertEqual(('xloud', '1.1'), (target.namespace, target.version))
+        self.assertEqual(('xloud', '1.2'), (target.namespace, target.version))
 
     def test_served_by_the_compute_manager(self):
         endpoints = [e for e in compute_manager.ComputeManager()
@@ -271,6 +271,51 @@ class XloudComputeEndpointTestCase(_Base):
         self._adjust()
         self._assert_untouched()
         self.manager.driver.xloud_sizes.assert_not_called()
+
+
+class HealTestCase(_Base):
+    """audit --fix: the allocation is set to what the hypervisor says."""
+
+    def setUp(self):
+        super().setUp()
+        self.instance.task_state = None
+        self.instance.obj_reset_changes()
+        self.read = sizing.record_of(self.instance)  # what the audit read
+        self.endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+
+    def _heal(self):
+        return self.endpoint.xloud_heal(self.context, self.instance,
+                                        self.read)
+
+    def test_the_hypervisor_says(self):
+        # the record says 2 / 1024; the guest has 3 / 1536
+        self.manager.driver.xloud_sizes.return_value = {
+            'vcpus': 3, 'memory_mb': 1536}
+        self.assertEqual(('healed', {'vcpus': 3, 'memory_mb': 1536}),
+                         self._heal())
+        self.mock_resize.assert_called_once_with(
+            self.manager.reportclient, self.context, uuids.instance,
+            {'VCPU': 3, 'MEMORY_MB': 1536}, rp_uuid=uuids.node)
+        self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
+                         sizing.live(self.instance))
+        self.mock_save.assert_called_once_with(expected_task_state=[None])
+
+    def test_changed_since_it_was_read(self):
+        def adjusted_meanwhile():
+            sizing.record(self.instance, {'vcpus': 4, 'memory_mb': 2048},
+                          persist=True)
+        self.mock_refresh.side_effect = adjusted_meanwhile
+        self.assertEqual(('changed', None), self._heal())
+        self.manager.driver.xloud_sizes.assert_not_called()
+        self.mock_resize.assert_not_called()
+        self.mock_save.assert_not_called()
+
+    def test_busy(self):
+        def adjust_began():
+            self.instance.task_state = inflight.ADJUSTING
+        self.mock_refresh.side_effect = adjust_began
+        self.assertEqual(('busy', None), self._heal())
+        self.mock_resize.assert_not_called()
 
 
 class ResolveTestCase(_Base):

@@ -64,14 +64,28 @@ class XloudComputeAPITestCase(test.NoDBTestCase):
         call.assert_called_once_with(self.context, 'xloud_resolve',
                                      instance=self.instance, token='req-1')
 
+    def test_heal_calls_the_instance_host(self):
+        call = self.client.prepare.return_value.call
+        call.return_value = ['healed', {'vcpus': 2, 'memory_mb': 1024}]
+        self.assertEqual(
+            ['healed', {'vcpus': 2, 'memory_mb': 1024}],
+            self.api.xloud_heal(self.context, self.instance,
+                                {'xloud_vcpus': '2'}))
+        # 1.2: a compute that serves only 1.1 refuses it, and says so
+        self.client.prepare.assert_called_once_with(server='compute1',
+                                                    version='1.2')
+        call.assert_called_once_with(self.context, 'xloud_heal',
+                                     instance=self.instance,
+                                     record={'xloud_vcpus': '2'})
+
     def test_client(self):
         self.api.xloud_adjust(self.context, self.instance, 3, 1024, True)
         self.get_client.assert_called_once_with(
-            mock.ANY, version_cap='1.1', serializer=mock.ANY)
+            mock.ANY, version_cap='1.2', serializer=mock.ANY)
         target = self.get_client.call_args.args[0]
         self.assertEqual('xloud', target.namespace)
         self.assertEqual('compute', target.topic)
-        self.assertEqual('1.1', target.version)
+        self.assertEqual('1.2', target.version)
         self.assertIsInstance(self.get_client.call_args.kwargs['serializer'],
                               objects_base.NovaObjectSerializer)
 

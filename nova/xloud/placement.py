@@ -75,7 +75,7 @@ def current(reportclient, context, instance_uuid, rp_uuid=None):
 
 
 def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None,
-           allocs=None):
+           allocs=None, still=None):
     """Set the server's VCPU / MEMORY_MB amounts; keep everything else.
 
     :param amounts: {'VCPU': n, 'MEMORY_MB': m}; a class left out keeps its
@@ -85,6 +85,11 @@ def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None,
     :param allocs: the server's allocations as the caller just read them,
         used for the first attempt instead of reading them again (a stale
         read costs a retry: its consumer generation no longer matches)
+    :param still: a callable asked after each read of the allocations;
+        when it answers false, nothing is written and None is returned.
+        Together with the consumer generation, it makes the write
+        conditional: whatever changed the allocation after ``still`` said
+        yes makes the write fail and be read, and asked, again.
     :returns: the amounts before, for a rollback
     :raises: XloudHostFull when placement refuses for capacity,
         XloudAllocationConflict when generations kept changing
@@ -93,6 +98,8 @@ def resize(reportclient, context, instance_uuid, amounts, rp_uuid=None,
         if attempt or allocs is None:
             allocs = reportclient.get_allocs_for_consumer(context,
                                                           instance_uuid)
+        if still is not None and not still():
+            return None
         node = _node_provider(allocs.get('allocations', {}), rp_uuid)
         if node is None:
             raise exception.ConsumerAllocationRetrievalFailed(
@@ -207,11 +214,17 @@ def follow_guest(reportclient, context, instance, driver=None):
     nothing to change. Failures are logged and leave an instance fault,
     never raised: the operation that called it has already happened. The
     audit (nova-manage xloud audit) reports what is left.
+
+    It runs after the operation has ended its task, outside the server's
+    lock (its caller may hold it), so an adjust can be accepted meanwhile.
+    Then the adjust owns the server's size: nothing here is written once
+    the server's task state is no longer the one its caller left.
     """
     if not instance.obj_attr_is_set('flavor'):
         return
     if not sizing.has_minimum(instance.flavor):
         return
+    task_state = instance.task_state
     try:
         instance.system_metadata  # loads it where the caller left it out
         sizes = None
@@ -223,10 +236,20 @@ def follow_guest(reportclient, context, instance, driver=None):
         sizes = sizes or sizing.live(instance)
         sizing.record(instance, sizes, persist=False)
         if 'system_metadata' in instance.obj_what_changed():
-            instance.save()
+            # not over an adjust begun meanwhile (its token, its record)
+            instance.save(expected_task_state=[task_state])
+
+        def still():
+            return objects.Instance.get_by_uuid(
+                context, instance.uuid, expected_attrs=[]
+            ).task_state == task_state
         resize(reportclient, context, instance.uuid,
                {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
-               rp_uuid=provider_of(context, instance))
+               rp_uuid=provider_of(context, instance), still=still)
+    except exception.UnexpectedTaskStateError as e:
+        LOG.info('Not following the size of the guest: the server is %s '
+                 'now, which sets its size itself',
+                 e.kwargs.get('actual'), instance=instance)
     except Exception as e:
         LOG.exception('Could not make the allocation of the server follow '
                       'its size', instance=instance)

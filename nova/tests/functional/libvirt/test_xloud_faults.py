@@ -31,6 +31,7 @@ from nova.tests.functional.libvirt import test_xloud_adjust
 from nova.virt.libvirt import xloud as libvirt_xloud
 from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
+from nova.xloud import placement
 from nova.xloud import rpcapi as xloud_rpcapi
 
 CONF = nova.conf.CONF
@@ -305,3 +306,38 @@ class SchedulingTest(test_xloud_adjust.XloudAdjustTestBase):
             server = self._create_server(flavor_id=self.flavor,
                                          networks='none')
             self.assertEqual('xloud', server['OS-EXT-SRV-ATTR:host'])
+
+
+class FollowRaceTest(FaultTestBase):
+    """An adjust accepted while a reboot's follow-the-guest runs.
+
+    A reboot ends its task, then makes the record and the allocation
+    follow the rebooted guest. An admin's adjust accepted in between
+    must keep its token and its growth claim, and end at its size.
+    """
+
+    def test_adjust_accepted_after_the_reboot_ended_its_task(self):
+        # running at 2 / 1024 for this boot only: the reboot changes the
+        # record (back to 1 / 512), which follow-the-guest then saves
+        self._adjust(self.server, current_vcpus=2, current_memory_mb=1024,
+                     persist=False)
+        real = placement.follow_guest
+        accepted, claimed = [], []
+
+        def follow(*args, **kwargs):
+            if not accepted:
+                resp = self._post(self.server, current_vcpus=4,
+                                  current_memory_mb=2048)
+                accepted.append(resp.status)
+            real(*args, **kwargs)
+            # the adjust waits for the reboot's lock: its claim holds
+            claimed.append(self._allocation(self.server))
+        with mock.patch.object(placement, 'follow_guest',
+                               side_effect=follow):
+            self._reboot_server(self.server, hard=True)
+            self.assertEqual([202], accepted)
+            self._wait_for_adjust(self.server)
+        self.assertEqual([{'VCPU': 4, 'MEMORY_MB': 2048}], claimed)
+        self._assert_settled(4, 2048)
+        self._wait_for_instance_action_event(
+            self.server, 'xloud-adjust', 'compute_xloud_adjust', 'success')

@@ -270,12 +270,18 @@ class FollowGuestTestCase(_Base):
         # what follow_guest records is saved
         self.save = self.useFixture(fixtures.MockPatch(
             'nova.objects.Instance.save')).mock
+        # the server as the database has it when the allocation is written
+        self.in_db = objects.Instance(uuid=uuids.instance, task_state=None)
+        self.get_by_uuid = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.get_by_uuid',
+            return_value=self.in_db)).mock
 
     def _instance(self, system_metadata=None, **extra_specs):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
                                 extra_specs=extra_specs)
         instance = objects.Instance(uuid=uuids.instance, flavor=flavor,
                                     host='compute1', node='node1',
+                                    task_state=None,
                                     system_metadata=system_metadata or {})
         instance.obj_reset_changes()  # as loaded from the database
         return instance
@@ -286,7 +292,7 @@ class FollowGuestTestCase(_Base):
             minimum_cpu='1')
         sizing.note_boot(instance)  # what the driver does on a reboot
         placement.follow_guest(self.client, self.context, instance)
-        self.save.assert_called_once_with()
+        self.save.assert_called_once_with(expected_task_state=[None])
         self.assertEqual('1', instance.system_metadata[
             sizing.SYSMETA_LIVE_VCPUS])
         self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048},
@@ -294,6 +300,44 @@ class FollowGuestTestCase(_Base):
                              1]['allocations'][uuids.node][
                              'resources'].items()
                           if rc in ('VCPU', 'MEMORY_MB')})
+
+    def _follow_a_reboot(self):
+        instance = self._instance(
+            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            minimum_cpu='1')
+        sizing.note_boot(instance)  # the guest was rebooted at 1 vCPU
+        placement.follow_guest(self.client, self.context, instance)
+        return instance
+
+    def test_an_adjust_begun_before_the_record_is_saved(self):
+        # the API's adjust saved its task state and token first: the
+        # record is not saved over them, the allocation not written
+        self.save.side_effect = exception.UnexpectedTaskStateError(
+            instance_uuid=uuids.instance, expected=[None],
+            actual='xloud_adjusting')
+        self._follow_a_reboot()
+        self.client.put.assert_not_called()
+
+    def test_an_adjust_begun_before_the_allocation_is_written(self):
+        # its growth claim is not written over
+        self.in_db.task_state = 'xloud_adjusting'
+        self._follow_a_reboot()
+        self.client.put.assert_not_called()
+
+    def test_an_adjust_claim_between_read_and_write(self):
+        # The adjust began after the check and claimed before the write:
+        # the consumer generation makes the write fail; read again, the
+        # task state says to leave it.
+        states = iter([None, 'xloud_adjusting'])
+
+        def read(*args, **kwargs):
+            self.in_db.task_state = next(states)
+            return self.in_db
+        self.get_by_uuid.side_effect = read
+        self.client.put.return_value = RACE
+        self._follow_a_reboot()
+        self.assertEqual(1, self.client.put.call_count)
+        self.assertEqual(2, self.client.get_allocs_for_consumer.call_count)
 
     def test_flavor_without_minimums(self):
         placement.follow_guest(self.client, self.context, self._instance())
@@ -349,7 +393,7 @@ class FollowGuestTestCase(_Base):
         self.assertEqual({'vcpus': 2, 'memory_mb': 768},
                          sizing.live(instance))
         self.assertEqual(2, sizing.next_boot(instance)['vcpus'])
-        self.save.assert_called_once_with()
+        self.save.assert_called_once_with(expected_task_state=[None])
 
     def test_driver_without_support_follows_the_record(self):
         instance = self._instance(

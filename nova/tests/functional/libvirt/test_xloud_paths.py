@@ -204,6 +204,18 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         self._assert_invariant(self._next_boot(persist))
 
     @ddt.data(True, False)
+    def test_soft_delete_restore(self, persist):
+        # a restore powers the guest on again: at its next-boot size
+        self.flags(reclaim_instance_interval=3600)
+        self._adjusted(persist)
+        self.api.delete_server(self.server['id'])
+        self._wait_for_state_change(self.server, 'SOFT_DELETED')
+        self.api.post_server_action(self.server['id'], {'restore': None})
+        self._wait_for_state_change(self.server, 'ACTIVE')
+        self._assert_invariant(self._next_boot(persist))
+        self._assert_next_boot(self._next_boot(persist))
+
+    @ddt.data(True, False)
     def test_evacuate(self, persist):
         self._adjusted(persist)
         self.computes['src'].stop()

@@ -77,7 +77,8 @@ packages: $(VENV)/.base
 	VENV=$(VENV) tools/install-packages.sh test doc aio
 
 # The patched nova, editable so the tests run against build/tree, with its
-# test requirements and placement for the functional tests. Installing it
+# test requirements, placement for the functional tests and hypothesis for
+# their model-based test (test_xloud_model). Installing it
 # (not just putting it on sys.path) makes its entry points live.
 # libvirt-python (the real-hypervisor suite) only where libvirt's headers
 # are: "packages" installs them as root. Also upstream's doc requirements,
@@ -95,7 +96,7 @@ endif
 install-tree: packages tree
 	$(PATCHQ) install --tree $(TREE) $(SHARED_EDITABLES) -- -q \
 	  -c $(CONSTRAINTS) -r $(TREE)/test-requirements.txt \
-	  $(SHARED_REQUIREMENTS) openstack-placement jsonpath-rw-ext \
+	  $(SHARED_REQUIREMENTS) openstack-placement jsonpath-rw-ext hypothesis \
 	  $$(pkg-config --exists libvirt 2>/dev/null && echo libvirt-python)
 
 check: install-tree

@@ -91,7 +91,6 @@ class XloudComputeAPI:
         return cctxt.call(ctxt, 'xloud_resolve', instance=instance,
                           token=inflight.token(instance))
 
-
     def xloud_heal(self, ctxt, instance, record):
         """Have the instance's host make its allocation what its guest has.
 

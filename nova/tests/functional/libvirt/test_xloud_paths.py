@@ -127,7 +127,9 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         self._assert_invariant(self._next_boot(persist))
         self.api.post_server_action(self.server['id'], {'unrescue': None})
         self._wait_for_state_change(self.server, 'ACTIVE')
-        self._assert_invariant()
+        # the guest boots again: at its next-boot size
+        self._assert_invariant(self._next_boot(persist))
+        self._assert_next_boot(self._next_boot(persist))
 
     def _resize(self, flavor):
         with mock.patch(FAKE_DISK_MOVE, return_value='{}'):

@@ -1,0 +1,517 @@
+# Copyright 2026 XLoud Nova contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What a server runs at, against a model of what the admin set.
+
+A stateful property test (Hypothesis): two or three servers on two
+computes go through random sequences of lifecycle operations. A model
+keeps each server's size now ("live") and its next-boot size, written
+from the table "What a server runs at after each operation" in
+doc/source/admin/xloud-live-resize.rst (each rule below names its row),
+not from the code under test. After every step the domain, the placement
+allocation, GET /os-xloud-adjust and the audit must all say what the
+model says, and no task may be left.
+
+It is seeded and bounded: XLOUD_MODEL_EXAMPLES sequences (10 by default)
+of up to XLOUD_MODEL_STEPS steps (8) from XLOUD_MODEL_SEED; for example
+XLOUD_MODEL_EXAMPLES=2000 for a long run. A failure names the seed and
+prints the shortest sequence Hypothesis found, as calls to replay.
+
+Not modelled yet, so never generated: evacuation, rescue, live
+migration (this harness's fakes do not yet carry them through long
+sequences of several servers; test_xloud_paths covers each on its own),
+and a boot that grows a guest (back to its next-boot size) on a host with
+no room for it, whose intended outcome the table does not yet give.
+"""
+
+import io
+import os
+from unittest import mock
+
+import fixtures
+from hypothesis import HealthCheck
+from hypothesis import settings
+from hypothesis import stateful
+from hypothesis import strategies as st
+from hypothesis import Verbosity
+from lxml import etree
+
+from nova.cmd import manage
+from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.tests.functional.libvirt import test_xloud_adjust
+
+EXAMPLES = int(os.environ.get('XLOUD_MODEL_EXAMPLES', '10'))
+STEPS = int(os.environ.get('XLOUD_MODEL_STEPS', '8'))
+SEED = int(os.environ.get('XLOUD_MODEL_SEED', '20261206'))
+#: Print every sequence as it runs.
+VERBOSE = bool(os.environ.get('XLOUD_MODEL_VERBOSE'))
+
+HOSTS = ('host1', 'host2')
+#: MiB each host has for guests (placement's MEMORY_MB capacity): room for
+#: three servers at 1024, or one at its maximum and one at 1024. VCPU
+#: (4 cores at the 4.0 allocation ratio) never runs short here.
+CAPACITY_MB = 3072
+RESERVED_MB = 512  # [DEFAULT] reserved_host_memory_mb
+FAKE_DISK_MOVE = ('nova.virt.libvirt.driver.LibvirtDriver'
+                  '.migrate_disk_and_power_off')
+
+#: The two flavors, as (minimum, maximum) of (vCPUs, MiB).
+FLAVORS = {'a': ((1, 512), (4, 2048)), 'b': ((2, 1024), (4, 2048))}
+MEMORY_SIZES = (512, 1024, 1536, 2048)
+
+RUNNING = ('ACTIVE', 'PAUSED', 'SUSPENDED', 'RESCUE', 'VERIFY_RESIZE')
+
+
+def having(*states):
+    """A rule applies only while some server is in one of ``states``."""
+    return stateful.precondition(
+        lambda m: any(s.state in states for s in m.servers))
+
+
+class Server:
+    """What the model holds of one server."""
+
+    def __init__(self, uuid, host, flavor):
+        self.uuid = uuid
+        self.host = host
+        self.flavor = flavor
+        # booted at its flavor's minimum (the table's premise)
+        self.live = FLAVORS[flavor][0]
+        self.next = FLAVORS[flavor][0]
+        self.state = 'ACTIVE'
+        self.resize = None  # (old flavor, old next, old live, old host)
+
+    def __repr__(self):
+        return ('Server(%s on %s, flavor %s, %s, live %s, next boot %s)' %
+                (self.uuid[:8], self.host, self.flavor, self.state,
+                 self.live, self.next))
+
+
+class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags(allow_resize_to_same_host=False)
+        self.flags(reclaim_instance_interval=3600)
+        self.flags(shelved_offload_time=0)
+        self.flags(reserved_host_memory_mb=RESERVED_MB)
+        for host in HOSTS:
+            self.start_compute(host, host_info=fakelibvirt.HostInfo(
+                cpu_nodes=1, cpu_sockets=1, cpu_cores=4, cpu_threads=1,
+                # the fake's getInfo() answers it as libvirt's MiB
+                kB_mem=CAPACITY_MB + RESERVED_MB))
+        self.flavor_ids = {
+            name: self._flavor(
+                vcpus=high[0], memory_mb=high[1],
+                minimum_cpu=str(low[0]), minimum_memory=str(low[1]))
+            for name, (low, high) in FLAVORS.items()}
+        self.useFixture(fixtures.MockPatch(FAKE_DISK_MOVE,
+                                           return_value='{}'))
+
+    # -- what the system says ------------------------------------------
+
+    def _domain_size(self, uuid, host):
+        conn = self.computes[host].driver._host.get_connection()
+        doc = etree.fromstring(conn.lookupByUUIDString(uuid).XMLDesc(0))
+        vcpu = doc.find('vcpu')
+        return (int(vcpu.get('current') or vcpu.text),
+                int(doc.find('currentMemory').text) // 1024)
+
+    def _allocated(self, uuid, host):
+        allocations = self._get_allocations_by_server_uuid(uuid)
+        rp = self._get_provider_uuid_by_host(host)
+        resources = allocations.get(rp, {}).get('resources', {})
+        return (resources.get('VCPU'), resources.get('MEMORY_MB'))
+
+    def _view(self, uuid):
+        view = self._get({'id': uuid})
+        return ((view['vcpus']['current'], view['memory_mb']['current']),
+                (view['vcpus']['next_boot'],
+                 view['memory_mb']['next_boot']))
+
+    def _audit(self):
+        out = io.StringIO()
+        with mock.patch('sys.stdout', new=out):
+            code = manage.CATEGORIES['xloud']().audit(fix=False)
+        return code, out.getvalue()
+
+    def _wait_settled(self, uuid, status):
+        server = self._wait_for_state_change({'id': uuid}, status)
+        for _ in range(100):
+            if server['OS-EXT-STS:task_state'] is None:
+                return server
+            server = self.admin_api.get_server(uuid)
+        self.fail('server %s kept task state %s' % (
+            uuid, server['OS-EXT-STS:task_state']))
+
+    def check(self, model):
+        """Every server: domain, allocation, GET, audit == the model."""
+        for server in model.servers:
+            found = self._wait_settled(server.uuid, server.state)
+            self.assertIsNone(found['OS-EXT-STS:task_state'], server)
+            where = (None if server.state == 'SHELVED_OFFLOADED'
+                     else server.host)
+            self.assertEqual(where, found['OS-EXT-SRV-ATTR:host'], server)
+            live, next_boot = self._view(server.uuid)
+            self.assertEqual(server.next, next_boot, server)
+            if server.state == 'SHELVED_OFFLOADED':
+                self.assertEqual({}, self._get_allocations_by_server_uuid(
+                    server.uuid), server)
+                continue
+            self.assertEqual(server.live, live, server)
+            self.assertEqual(server.live,
+                             self._allocated(server.uuid, server.host),
+                             server)
+            if server.state in RUNNING:
+                self.assertEqual(server.live,
+                                 self._domain_size(server.uuid, server.host),
+                                 server)
+        code, out = self._audit()
+        self.assertEqual(0, code, out)
+
+    def test_the_size_the_admin_set(self):
+        test = self
+
+        class Machine(stateful.RuleBasedStateMachine):
+
+            def __init__(self):
+                super().__init__()
+                self.servers = []
+
+            # -- the model's arithmetic --------------------------------
+
+            def used(self, host, but=None):
+                """MiB allocated on ``host`` (a resize holds both)."""
+                total = 0
+                for s in self.servers:
+                    if s is but or s.state == 'SHELVED_OFFLOADED':
+                        continue
+                    if s.host == host:
+                        total += s.live[1]
+                    if s.resize and s.resize[3] == host:
+                        total += s.resize[2][1]
+                return total
+
+            def room(self, host, size, but=None):
+                return self.used(host, but) + size[1] <= CAPACITY_MB
+
+            def grows_in_place(self, s, size):
+                extra = size[1] - s.live[1]
+                return extra <= 0 or self.used(s.host) + extra <= CAPACITY_MB
+
+            def pick(self, index, states):
+                found = [s for s in self.servers if s.state in states]
+                return found[index % len(found)] if found else None
+
+            def say(self, what, s=None):
+                if VERBOSE:
+                    print('  %s %s' % (what, s if s is not None else ''),
+                          flush=True)
+
+            def act(self, uuid, action):
+                test.notifier.reset()
+                test.api.post_server_action(uuid, action)
+
+            # -- the servers -------------------------------------------
+
+            @stateful.initialize(
+                count=st.integers(2, 3),
+                sizes=st.lists(st.tuples(
+                    st.integers(1, 3), st.sampled_from((512, 1024)),
+                    st.integers(1, 3), st.sampled_from((512, 1024))),
+                    min_size=3, max_size=3))
+            def boot(self, count, sizes):
+                """Servers that run at other sizes than they boot at.
+
+                Each is adjusted twice: with persist, then without, so
+                that the size it runs at and its next-boot size differ
+                (within what both hosts can hold at every step).
+                """
+                for n in range(count):
+                    host = HOSTS[n % 2]
+                    found = test._create_server(
+                        flavor_id=test.flavor_ids['a'], host=host,
+                        networks='none')
+                    self.servers.append(Server(found['id'], host, 'a'))
+                for s, (v1, m1, v2, m2) in zip(self.servers, sizes):
+                    for size, persist in (((v1, m1), True),
+                                          ((v2, m2), False)):
+                        self.say('adjust %s %s' % (size, persist), s)
+                        resp = self.post(s, size, persist)
+                        self.adjusted(s, size, persist, resp)
+
+            def teardown(self):
+                # soft delete is on: force the deletes, so that the next
+                # sequence starts on empty hosts
+                for s in self.servers:
+                    test.api.delete_server(s.uuid)
+                for s in self.servers:
+                    if s.state != 'SHELVED_OFFLOADED':  # deleted at once
+                        test._wait_for_state_change({'id': s.uuid},
+                                                    'SOFT_DELETED')
+                        test.api.post_server_action(s.uuid,
+                                                    {'forceDelete': None})
+                    test._wait_until_deleted({'id': s.uuid})
+
+            # -- the rules: one per row of the table ---------------------
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2),
+                           vcpus=st.integers(1, 4),
+                           memory=st.sampled_from(MEMORY_SIZES),
+                           persist=st.booleans())
+            def adjust(self, index, vcpus, memory, persist):
+                s = self.pick(index, ('ACTIVE',))
+                self.say('adjust %s %s %s' % (vcpus, memory, persist), s)
+                low, high = FLAVORS[s.flavor]
+                size = (min(max(vcpus, low[0]), high[0]),
+                        min(max(memory, low[1]), high[1]))
+                resp = self.post(s, size, persist)
+                self.adjusted(s, size, persist, resp)
+
+            def post(self, s, size, persist):
+                return test.admin_api.api_post(
+                    test._url({'id': s.uuid}),
+                    {'current_vcpus': size[0], 'current_memory_mb': size[1],
+                     'persist': persist},
+                    check_response_status=[202, 409])
+
+            def adjusted(self, s, size, persist, resp):
+                # row "adjust ... refused (409: host full)"
+                if not self.grows_in_place(s, size):
+                    test.assertEqual(409, resp.status)
+                    return
+                test.assertEqual(202, resp.status)
+                test._wait_for_adjust({'id': s.uuid})
+                # rows "adjust to S with / without persist"
+                s.live = size
+                if persist:
+                    s.next = size
+
+            def boots(self, s):
+                """A boot of ``s``'s guest is modelled where it fits."""
+                return self.grows_in_place(s, s.next)
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2), hard=st.booleans())
+            def reboot(self, index, hard):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None or not self.boots(s):
+                    return
+                self.say('reboot', s)
+                # row "hard reboot; ...; soft reboot": N
+                test._reboot_server({'id': s.uuid}, hard=hard)
+                s.live = s.next
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2))
+            def stop(self, index):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None:
+                    return
+                self.say('stop', s)
+                # row "stop": the allocation stays L
+                test._stop_server({'id': s.uuid})
+                s.state = 'SHUTOFF'
+
+            @having('SHUTOFF')
+            @stateful.rule(index=st.integers(0, 2))
+            def start(self, index):
+                s = self.pick(index, ('SHUTOFF',))
+                if s is None or not self.boots(s):
+                    return
+                self.say('start', s)
+                test._start_server({'id': s.uuid})
+                s.state, s.live = 'ACTIVE', s.next
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2), suspend=st.booleans())
+            def pause_and_back(self, index, suspend):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None:
+                    return
+                self.say('pause_and_back', s)
+                # row "pause and unpause; suspend and resume": L
+                if suspend:
+                    test._suspend_server({'id': s.uuid})
+                    s.state = 'SUSPENDED'
+                    test.check(self)
+                    test._resume_server({'id': s.uuid})
+                else:
+                    self.act(s.uuid, {'pause': None})
+                    test._wait_for_state_change({'id': s.uuid}, 'PAUSED')
+                    s.state = 'PAUSED'
+                    test.check(self)
+                    self.act(s.uuid, {'unpause': None})
+                    test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
+                s.state = 'ACTIVE'
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2))
+            def shelve(self, index):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None:
+                    return
+                self.say('shelve', s)
+                test._shelve_server({'id': s.uuid})
+                s.state = 'SHELVED_OFFLOADED'
+                # row "shelve, and unshelve": nothing is allocated
+                s.live = s.next
+
+            @having('SHELVED_OFFLOADED')
+            @stateful.rule(index=st.integers(0, 2))
+            def unshelve(self, index):
+                s = self.pick(index, ('SHELVED_OFFLOADED',))
+                if s is None:
+                    return
+                self.say('unshelve', s)
+                hosts = [h for h in HOSTS if self.room(h, s.next, but=s)]
+                if not hosts:
+                    return  # no host has room: not modelled here
+                test.notifier.reset()
+                found = test._unshelve_server({'id': s.uuid})
+                host = found['OS-EXT-SRV-ATTR:host']
+                test.assertIn(host, hosts, s)
+                s.state, s.host, s.live = 'ACTIVE', host, s.next
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2))
+            def rebuild(self, index):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None or not self.boots(s):
+                    return
+                self.say('rebuild', s)
+                image = test.api.get_server(s.uuid)['image']['id']
+                test.notifier.reset()
+                test._rebuild_server({'id': s.uuid}, image)
+                # row "rebuild; ...": N
+                s.live = s.next
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2), resize=st.booleans())
+            def move(self, index, resize):
+                """A resize to the other flavor, or a cold migration."""
+                s = self.pick(index, ('ACTIVE',))
+                if s is None:
+                    return
+                self.say('resize' if resize else 'migrate', s)
+                flavor = ('b' if s.flavor == 'a' else 'a') if resize \
+                    else s.flavor
+                # row "resize to flavor B": its minimum; a cold migration
+                # boots at N
+                size = FLAVORS[flavor][0] if resize else s.next
+                hosts = [h for h in HOSTS
+                         if h != s.host and self.room(h, size)]
+                test.notifier.reset()
+                if resize:
+                    self.act(s.uuid, {'resize': {
+                        'flavorRef': test.flavor_ids[flavor]}})
+                else:
+                    self.act(s.uuid, {'migrate': None})
+                if not hosts:
+                    # No valid host: it stays where it was, as it was
+                    test._wait_for_migration_status({'id': s.uuid},
+                                                    ['error'])
+                    return
+                found = test._wait_for_state_change({'id': s.uuid},
+                                                    'VERIFY_RESIZE')
+                test.assertIn(found['OS-EXT-SRV-ATTR:host'], hosts, s)
+                s.resize = (s.flavor, s.next, s.live, s.host)
+                s.state, s.flavor = 'VERIFY_RESIZE', flavor
+                s.host = found['OS-EXT-SRV-ATTR:host']
+                s.live = s.next = size
+
+            @having('VERIFY_RESIZE')
+            @stateful.rule(index=st.integers(0, 2), confirm=st.booleans())
+            def finish_move(self, index, confirm):
+                s = self.pick(index, ('VERIFY_RESIZE',))
+                if s is None:
+                    return
+                self.say('finish_move', s)
+                old_flavor, old_next, _old_live, old_host = s.resize
+                if not confirm and not self.grows_in_place_at(
+                        old_host, s, old_next):
+                    return
+                test.notifier.reset()
+                if confirm:
+                    test._confirm_resize({'id': s.uuid})
+                else:
+                    test._revert_resize({'id': s.uuid})
+                    # row "revert of that resize": N of before, boots at it
+                    s.flavor, s.host = old_flavor, old_host
+                    s.live = s.next = old_next
+                s.state, s.resize = 'ACTIVE', None
+
+            def grows_in_place_at(self, host, s, size):
+                # the source holds what it ran at before; the revert boots
+                # the old next-boot size there
+                held = s.resize[2][1]
+                return (self.used(host) - held + size[1] <= CAPACITY_MB or
+                        size[1] <= held)
+
+            @having('ACTIVE')
+            @stateful.rule(index=st.integers(0, 2))
+            def soft_delete_and_restore(self, index):
+                s = self.pick(index, ('ACTIVE',))
+                if s is None or not self.boots(s):
+                    return
+                self.say('soft_delete_and_restore', s)
+                test.api.delete_server(s.uuid)
+                test._wait_for_state_change({'id': s.uuid}, 'SOFT_DELETED')
+                self.act(s.uuid, {'restore': None})
+                test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
+                # row "soft delete, then restore": N
+                s.live = s.next
+
+            @having('ACTIVE', 'SHUTOFF')
+            @stateful.rule(index=st.integers(0, 2))
+            def heal_allocations(self, index):
+                s = self.pick(index, ('ACTIVE', 'SHUTOFF'))
+                if s is None:
+                    return
+                self.say('heal_allocations', s)
+                with mock.patch('sys.stdout', new=io.StringIO()):
+                    code = manage.PlacementCommands().heal_allocations(
+                        verbose=True, instance_uuid=s.uuid, force=True)
+                # row "heal_allocations": L
+                test.assertEqual(0, code)
+
+            @stateful.rule(host=st.sampled_from(HOSTS))
+            def restart_compute(self, host):
+                # its guests keep running: nothing changes
+                self.say('restart_compute', host)
+                test.restart_compute_service(host)
+
+            @stateful.invariant()
+            def matches_the_model(self):
+                if self.servers:
+                    test.check(self)
+
+        # Every run with the same seed tries the same sequences. (The
+        # seed Hypothesis takes from pytest's --hypothesis-seed.)
+        self.useFixture(fixtures.MonkeyPatch(
+            'hypothesis.core.global_force_seed', SEED))
+        try:
+            stateful.run_state_machine_as_test(
+                Machine, settings=settings(
+                    max_examples=EXAMPLES, stateful_step_count=STEPS,
+                    deadline=None, database=None, print_blob=True,
+                    verbosity=(Verbosity.verbose if VERBOSE
+                               else Verbosity.normal),
+                    suppress_health_check=list(HealthCheck)))
+        except Exception as e:
+            raise AssertionError(
+                'the model found a sequence (replay it with '
+                'XLOUD_MODEL_SEED=%d XLOUD_MODEL_EXAMPLES=%d): %s' % (
+                    SEED, EXAMPLES, e)) from e

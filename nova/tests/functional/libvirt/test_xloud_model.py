@@ -40,6 +40,7 @@ import os
 from unittest import mock
 
 import fixtures
+from hypothesis import configuration
 from hypothesis import HealthCheck
 from hypothesis import settings
 from hypothesis import stateful
@@ -498,6 +499,11 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
                 if self.servers:
                     test.check(self)
 
+        # Hypothesis keeps its files (a cache of constants) out of the
+        # tree, which must stay clean for the packages built from it.
+        configuration.set_hypothesis_home_dir(
+            self.useFixture(fixtures.TempDir()).path)
+        self.addCleanup(configuration.set_hypothesis_home_dir, None)
         # Every run with the same seed tries the same sequences. (The
         # seed Hypothesis takes from pytest's --hypothesis-seed.)
         self.useFixture(fixtures.MonkeyPatch(

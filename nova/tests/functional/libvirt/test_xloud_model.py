@@ -99,6 +99,326 @@ class Server:
                  self.live, self.next))
 
 
+class Machine(stateful.RuleBasedStateMachine):
+    """The model, and the rules that act on the cloud and on it."""
+
+    #: The XloudModelTest whose cloud the rules act on.
+    test = None
+
+    def __init__(self):
+        super().__init__()
+        self.servers = []
+
+    # -- the model's arithmetic --------------------------------
+
+    def used(self, host, but=None):
+        """MiB allocated on ``host`` (a resize holds both)."""
+        total = 0
+        for s in self.servers:
+            if s is but or s.state == 'SHELVED_OFFLOADED':
+                continue
+            if s.host == host:
+                total += s.live[1]
+            if s.resize and s.resize[3] == host:
+                total += s.resize[2][1]
+        return total
+
+    def room(self, host, size, but=None):
+        return self.used(host, but) + size[1] <= CAPACITY_MB
+
+    def grows_in_place(self, s, size):
+        extra = size[1] - s.live[1]
+        return extra <= 0 or self.used(s.host) + extra <= CAPACITY_MB
+
+    def pick(self, index, states):
+        found = [s for s in self.servers if s.state in states]
+        return found[index % len(found)] if found else None
+
+    def say(self, what, s=None):
+        if VERBOSE:
+            print('  %s %s' % (what, s if s is not None else ''),
+                  flush=True)
+
+    def act(self, uuid, action):
+        self.test.notifier.reset()
+        self.test.api.post_server_action(uuid, action)
+
+    # -- the servers -------------------------------------------
+
+    @stateful.initialize(
+        count=st.integers(2, 3),
+        sizes=st.lists(st.tuples(
+            st.integers(1, 3), st.sampled_from((512, 1024)),
+            st.integers(1, 3), st.sampled_from((512, 1024))),
+            min_size=3, max_size=3))
+    def boot(self, count, sizes):
+        """Servers that run at other sizes than they boot at.
+
+        Each is adjusted twice: with persist, then without, so
+        that the size it runs at and its next-boot size differ
+        (within what both hosts can hold at every step).
+        """
+        for n in range(count):
+            host = HOSTS[n % 2]
+            found = self.test._create_server(
+                flavor_id=self.test.flavor_ids['a'], host=host,
+                networks='none')
+            self.servers.append(Server(found['id'], host, 'a'))
+        for s, (v1, m1, v2, m2) in zip(self.servers, sizes):
+            for size, persist in (((v1, m1), True),
+                                  ((v2, m2), False)):
+                self.say('adjust %s %s' % (size, persist), s)
+                resp = self.post(s, size, persist)
+                self.adjusted(s, size, persist, resp)
+
+    def teardown(self):
+        # soft delete is on: force the deletes, so that the next
+        # sequence starts on empty hosts
+        for s in self.servers:
+            self.test.api.delete_server(s.uuid)
+        for s in self.servers:
+            if s.state != 'SHELVED_OFFLOADED':  # deleted at once
+                self.test._wait_for_state_change({'id': s.uuid},
+                                            'SOFT_DELETED')
+                self.test.api.post_server_action(s.uuid,
+                                            {'forceDelete': None})
+            self.test._wait_until_deleted({'id': s.uuid})
+
+    # -- the rules: one per row of the table ---------------------
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2),
+                   vcpus=st.integers(1, 4),
+                   memory=st.sampled_from(MEMORY_SIZES),
+                   persist=st.booleans())
+    def adjust(self, index, vcpus, memory, persist):
+        s = self.pick(index, ('ACTIVE',))
+        self.say('adjust %s %s %s' % (vcpus, memory, persist), s)
+        low, high = FLAVORS[s.flavor]
+        size = (min(max(vcpus, low[0]), high[0]),
+                min(max(memory, low[1]), high[1]))
+        resp = self.post(s, size, persist)
+        self.adjusted(s, size, persist, resp)
+
+    def post(self, s, size, persist):
+        return self.test.admin_api.api_post(
+            self.test._url({'id': s.uuid}),
+            {'current_vcpus': size[0], 'current_memory_mb': size[1],
+             'persist': persist},
+            check_response_status=[202, 409])
+
+    def adjusted(self, s, size, persist, resp):
+        # row "adjust ... refused (409: host full)"
+        if not self.grows_in_place(s, size):
+            self.test.assertEqual(409, resp.status)
+            return
+        self.test.assertEqual(202, resp.status)
+        self.test._wait_for_adjust({'id': s.uuid})
+        # rows "adjust to S with / without persist"
+        s.live = size
+        if persist:
+            s.next = size
+
+    def boots(self, s):
+        """A boot of ``s``'s guest is modelled where it fits."""
+        return self.grows_in_place(s, s.next)
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2), hard=st.booleans())
+    def reboot(self, index, hard):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None or not self.boots(s):
+            return
+        self.say('reboot', s)
+        # row "hard reboot; ...; soft reboot": N
+        self.test._reboot_server({'id': s.uuid}, hard=hard)
+        s.live = s.next
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def stop(self, index):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None:
+            return
+        self.say('stop', s)
+        # row "stop": the allocation stays L
+        self.test._stop_server({'id': s.uuid})
+        s.state = 'SHUTOFF'
+
+    @having('SHUTOFF')
+    @stateful.rule(index=st.integers(0, 2))
+    def start(self, index):
+        s = self.pick(index, ('SHUTOFF',))
+        if s is None or not self.boots(s):
+            return
+        self.say('start', s)
+        self.test._start_server({'id': s.uuid})
+        s.state, s.live = 'ACTIVE', s.next
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2), suspend=st.booleans())
+    def pause_and_back(self, index, suspend):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None:
+            return
+        self.say('pause_and_back', s)
+        # row "pause and unpause; suspend and resume": L
+        if suspend:
+            self.test._suspend_server({'id': s.uuid})
+            s.state = 'SUSPENDED'
+            self.test.check(self)
+            self.test._resume_server({'id': s.uuid})
+        else:
+            self.act(s.uuid, {'pause': None})
+            self.test._wait_for_state_change({'id': s.uuid}, 'PAUSED')
+            s.state = 'PAUSED'
+            self.test.check(self)
+            self.act(s.uuid, {'unpause': None})
+            self.test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
+        s.state = 'ACTIVE'
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def shelve(self, index):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None:
+            return
+        self.say('shelve', s)
+        self.test._shelve_server({'id': s.uuid})
+        s.state = 'SHELVED_OFFLOADED'
+        # row "shelve, and unshelve": nothing is allocated
+        s.live = s.next
+
+    @having('SHELVED_OFFLOADED')
+    @stateful.rule(index=st.integers(0, 2))
+    def unshelve(self, index):
+        s = self.pick(index, ('SHELVED_OFFLOADED',))
+        if s is None:
+            return
+        self.say('unshelve', s)
+        hosts = [h for h in HOSTS if self.room(h, s.next, but=s)]
+        if not hosts:
+            return  # no host has room: not modelled here
+        self.test.notifier.reset()
+        found = self.test._unshelve_server({'id': s.uuid})
+        host = found['OS-EXT-SRV-ATTR:host']
+        self.test.assertIn(host, hosts, s)
+        s.state, s.host, s.live = 'ACTIVE', host, s.next
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def rebuild(self, index):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None or not self.boots(s):
+            return
+        self.say('rebuild', s)
+        image = self.test.api.get_server(s.uuid)['image']['id']
+        self.test.notifier.reset()
+        self.test._rebuild_server({'id': s.uuid}, image)
+        # row "rebuild; ...": N
+        s.live = s.next
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2), resize=st.booleans())
+    def move(self, index, resize):
+        """A resize to the other flavor, or a cold migration."""
+        s = self.pick(index, ('ACTIVE',))
+        if s is None:
+            return
+        self.say('resize' if resize else 'migrate', s)
+        flavor = ('b' if s.flavor == 'a' else 'a') if resize \
+            else s.flavor
+        # row "resize to flavor B": its minimum; a cold migration
+        # boots at N
+        size = FLAVORS[flavor][0] if resize else s.next
+        hosts = [h for h in HOSTS
+                 if h != s.host and self.room(h, size)]
+        self.test.notifier.reset()
+        if resize:
+            self.act(s.uuid, {'resize': {
+                'flavorRef': self.test.flavor_ids[flavor]}})
+        else:
+            self.act(s.uuid, {'migrate': None})
+        if not hosts:
+            # No valid host: it stays where it was, as it was
+            self.test._wait_for_migration_status({'id': s.uuid},
+                                            ['error'])
+            return
+        found = self.test._wait_for_state_change({'id': s.uuid},
+                                            'VERIFY_RESIZE')
+        self.test.assertIn(found['OS-EXT-SRV-ATTR:host'], hosts, s)
+        s.resize = (s.flavor, s.next, s.live, s.host)
+        s.state, s.flavor = 'VERIFY_RESIZE', flavor
+        s.host = found['OS-EXT-SRV-ATTR:host']
+        s.live = s.next = size
+
+    @having('VERIFY_RESIZE')
+    @stateful.rule(index=st.integers(0, 2), confirm=st.booleans())
+    def finish_move(self, index, confirm):
+        s = self.pick(index, ('VERIFY_RESIZE',))
+        if s is None:
+            return
+        self.say('finish_move', s)
+        old_flavor, old_next, _old_live, old_host = s.resize
+        if not confirm and not self.grows_in_place_at(
+                old_host, s, old_next):
+            return
+        self.test.notifier.reset()
+        if confirm:
+            self.test._confirm_resize({'id': s.uuid})
+        else:
+            self.test._revert_resize({'id': s.uuid})
+            # row "revert of that resize": N of before, boots at it
+            s.flavor, s.host = old_flavor, old_host
+            s.live = s.next = old_next
+        s.state, s.resize = 'ACTIVE', None
+
+    def grows_in_place_at(self, host, s, size):
+        # the source holds what it ran at before; the revert boots
+        # the old next-boot size there
+        held = s.resize[2][1]
+        return (self.used(host) - held + size[1] <= CAPACITY_MB or
+                size[1] <= held)
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def soft_delete_and_restore(self, index):
+        s = self.pick(index, ('ACTIVE',))
+        if s is None or not self.boots(s):
+            return
+        self.say('soft_delete_and_restore', s)
+        self.test.api.delete_server(s.uuid)
+        self.test._wait_for_state_change({'id': s.uuid}, 'SOFT_DELETED')
+        self.act(s.uuid, {'restore': None})
+        self.test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
+        # row "soft delete, then restore": N
+        s.live = s.next
+
+    @having('ACTIVE', 'SHUTOFF')
+    @stateful.rule(index=st.integers(0, 2))
+    def heal_allocations(self, index):
+        s = self.pick(index, ('ACTIVE', 'SHUTOFF'))
+        if s is None:
+            return
+        self.say('heal_allocations', s)
+        with mock.patch('sys.stdout', new=io.StringIO()):
+            code = manage.PlacementCommands().heal_allocations(
+                verbose=True, instance_uuid=s.uuid, force=True)
+        # row "heal_allocations": L
+        self.test.assertEqual(0, code)
+
+    @stateful.rule(host=st.sampled_from(HOSTS))
+    def restart_compute(self, host):
+        # its guests keep running: nothing changes
+        self.say('restart_compute', host)
+        self.test.restart_compute_service(host)
+
+    @stateful.invariant()
+    def matches_the_model(self):
+        if self.servers:
+            self.test.check(self)
+
+
 class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
 
     def setUp(self):
@@ -182,323 +502,8 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
         self.assertEqual(0, code, out)
 
     def test_the_size_the_admin_set(self):
-        test = self
-
-        class Machine(stateful.RuleBasedStateMachine):
-
-            def __init__(self):
-                super().__init__()
-                self.servers = []
-
-            # -- the model's arithmetic --------------------------------
-
-            def used(self, host, but=None):
-                """MiB allocated on ``host`` (a resize holds both)."""
-                total = 0
-                for s in self.servers:
-                    if s is but or s.state == 'SHELVED_OFFLOADED':
-                        continue
-                    if s.host == host:
-                        total += s.live[1]
-                    if s.resize and s.resize[3] == host:
-                        total += s.resize[2][1]
-                return total
-
-            def room(self, host, size, but=None):
-                return self.used(host, but) + size[1] <= CAPACITY_MB
-
-            def grows_in_place(self, s, size):
-                extra = size[1] - s.live[1]
-                return extra <= 0 or self.used(s.host) + extra <= CAPACITY_MB
-
-            def pick(self, index, states):
-                found = [s for s in self.servers if s.state in states]
-                return found[index % len(found)] if found else None
-
-            def say(self, what, s=None):
-                if VERBOSE:
-                    print('  %s %s' % (what, s if s is not None else ''),
-                          flush=True)
-
-            def act(self, uuid, action):
-                test.notifier.reset()
-                test.api.post_server_action(uuid, action)
-
-            # -- the servers -------------------------------------------
-
-            @stateful.initialize(
-                count=st.integers(2, 3),
-                sizes=st.lists(st.tuples(
-                    st.integers(1, 3), st.sampled_from((512, 1024)),
-                    st.integers(1, 3), st.sampled_from((512, 1024))),
-                    min_size=3, max_size=3))
-            def boot(self, count, sizes):
-                """Servers that run at other sizes than they boot at.
-
-                Each is adjusted twice: with persist, then without, so
-                that the size it runs at and its next-boot size differ
-                (within what both hosts can hold at every step).
-                """
-                for n in range(count):
-                    host = HOSTS[n % 2]
-                    found = test._create_server(
-                        flavor_id=test.flavor_ids['a'], host=host,
-                        networks='none')
-                    self.servers.append(Server(found['id'], host, 'a'))
-                for s, (v1, m1, v2, m2) in zip(self.servers, sizes):
-                    for size, persist in (((v1, m1), True),
-                                          ((v2, m2), False)):
-                        self.say('adjust %s %s' % (size, persist), s)
-                        resp = self.post(s, size, persist)
-                        self.adjusted(s, size, persist, resp)
-
-            def teardown(self):
-                # soft delete is on: force the deletes, so that the next
-                # sequence starts on empty hosts
-                for s in self.servers:
-                    test.api.delete_server(s.uuid)
-                for s in self.servers:
-                    if s.state != 'SHELVED_OFFLOADED':  # deleted at once
-                        test._wait_for_state_change({'id': s.uuid},
-                                                    'SOFT_DELETED')
-                        test.api.post_server_action(s.uuid,
-                                                    {'forceDelete': None})
-                    test._wait_until_deleted({'id': s.uuid})
-
-            # -- the rules: one per row of the table ---------------------
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2),
-                           vcpus=st.integers(1, 4),
-                           memory=st.sampled_from(MEMORY_SIZES),
-                           persist=st.booleans())
-            def adjust(self, index, vcpus, memory, persist):
-                s = self.pick(index, ('ACTIVE',))
-                self.say('adjust %s %s %s' % (vcpus, memory, persist), s)
-                low, high = FLAVORS[s.flavor]
-                size = (min(max(vcpus, low[0]), high[0]),
-                        min(max(memory, low[1]), high[1]))
-                resp = self.post(s, size, persist)
-                self.adjusted(s, size, persist, resp)
-
-            def post(self, s, size, persist):
-                return test.admin_api.api_post(
-                    test._url({'id': s.uuid}),
-                    {'current_vcpus': size[0], 'current_memory_mb': size[1],
-                     'persist': persist},
-                    check_response_status=[202, 409])
-
-            def adjusted(self, s, size, persist, resp):
-                # row "adjust ... refused (409: host full)"
-                if not self.grows_in_place(s, size):
-                    test.assertEqual(409, resp.status)
-                    return
-                test.assertEqual(202, resp.status)
-                test._wait_for_adjust({'id': s.uuid})
-                # rows "adjust to S with / without persist"
-                s.live = size
-                if persist:
-                    s.next = size
-
-            def boots(self, s):
-                """A boot of ``s``'s guest is modelled where it fits."""
-                return self.grows_in_place(s, s.next)
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2), hard=st.booleans())
-            def reboot(self, index, hard):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None or not self.boots(s):
-                    return
-                self.say('reboot', s)
-                # row "hard reboot; ...; soft reboot": N
-                test._reboot_server({'id': s.uuid}, hard=hard)
-                s.live = s.next
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2))
-            def stop(self, index):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None:
-                    return
-                self.say('stop', s)
-                # row "stop": the allocation stays L
-                test._stop_server({'id': s.uuid})
-                s.state = 'SHUTOFF'
-
-            @having('SHUTOFF')
-            @stateful.rule(index=st.integers(0, 2))
-            def start(self, index):
-                s = self.pick(index, ('SHUTOFF',))
-                if s is None or not self.boots(s):
-                    return
-                self.say('start', s)
-                test._start_server({'id': s.uuid})
-                s.state, s.live = 'ACTIVE', s.next
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2), suspend=st.booleans())
-            def pause_and_back(self, index, suspend):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None:
-                    return
-                self.say('pause_and_back', s)
-                # row "pause and unpause; suspend and resume": L
-                if suspend:
-                    test._suspend_server({'id': s.uuid})
-                    s.state = 'SUSPENDED'
-                    test.check(self)
-                    test._resume_server({'id': s.uuid})
-                else:
-                    self.act(s.uuid, {'pause': None})
-                    test._wait_for_state_change({'id': s.uuid}, 'PAUSED')
-                    s.state = 'PAUSED'
-                    test.check(self)
-                    self.act(s.uuid, {'unpause': None})
-                    test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
-                s.state = 'ACTIVE'
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2))
-            def shelve(self, index):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None:
-                    return
-                self.say('shelve', s)
-                test._shelve_server({'id': s.uuid})
-                s.state = 'SHELVED_OFFLOADED'
-                # row "shelve, and unshelve": nothing is allocated
-                s.live = s.next
-
-            @having('SHELVED_OFFLOADED')
-            @stateful.rule(index=st.integers(0, 2))
-            def unshelve(self, index):
-                s = self.pick(index, ('SHELVED_OFFLOADED',))
-                if s is None:
-                    return
-                self.say('unshelve', s)
-                hosts = [h for h in HOSTS if self.room(h, s.next, but=s)]
-                if not hosts:
-                    return  # no host has room: not modelled here
-                test.notifier.reset()
-                found = test._unshelve_server({'id': s.uuid})
-                host = found['OS-EXT-SRV-ATTR:host']
-                test.assertIn(host, hosts, s)
-                s.state, s.host, s.live = 'ACTIVE', host, s.next
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2))
-            def rebuild(self, index):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None or not self.boots(s):
-                    return
-                self.say('rebuild', s)
-                image = test.api.get_server(s.uuid)['image']['id']
-                test.notifier.reset()
-                test._rebuild_server({'id': s.uuid}, image)
-                # row "rebuild; ...": N
-                s.live = s.next
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2), resize=st.booleans())
-            def move(self, index, resize):
-                """A resize to the other flavor, or a cold migration."""
-                s = self.pick(index, ('ACTIVE',))
-                if s is None:
-                    return
-                self.say('resize' if resize else 'migrate', s)
-                flavor = ('b' if s.flavor == 'a' else 'a') if resize \
-                    else s.flavor
-                # row "resize to flavor B": its minimum; a cold migration
-                # boots at N
-                size = FLAVORS[flavor][0] if resize else s.next
-                hosts = [h for h in HOSTS
-                         if h != s.host and self.room(h, size)]
-                test.notifier.reset()
-                if resize:
-                    self.act(s.uuid, {'resize': {
-                        'flavorRef': test.flavor_ids[flavor]}})
-                else:
-                    self.act(s.uuid, {'migrate': None})
-                if not hosts:
-                    # No valid host: it stays where it was, as it was
-                    test._wait_for_migration_status({'id': s.uuid},
-                                                    ['error'])
-                    return
-                found = test._wait_for_state_change({'id': s.uuid},
-                                                    'VERIFY_RESIZE')
-                test.assertIn(found['OS-EXT-SRV-ATTR:host'], hosts, s)
-                s.resize = (s.flavor, s.next, s.live, s.host)
-                s.state, s.flavor = 'VERIFY_RESIZE', flavor
-                s.host = found['OS-EXT-SRV-ATTR:host']
-                s.live = s.next = size
-
-            @having('VERIFY_RESIZE')
-            @stateful.rule(index=st.integers(0, 2), confirm=st.booleans())
-            def finish_move(self, index, confirm):
-                s = self.pick(index, ('VERIFY_RESIZE',))
-                if s is None:
-                    return
-                self.say('finish_move', s)
-                old_flavor, old_next, _old_live, old_host = s.resize
-                if not confirm and not self.grows_in_place_at(
-                        old_host, s, old_next):
-                    return
-                test.notifier.reset()
-                if confirm:
-                    test._confirm_resize({'id': s.uuid})
-                else:
-                    test._revert_resize({'id': s.uuid})
-                    # row "revert of that resize": N of before, boots at it
-                    s.flavor, s.host = old_flavor, old_host
-                    s.live = s.next = old_next
-                s.state, s.resize = 'ACTIVE', None
-
-            def grows_in_place_at(self, host, s, size):
-                # the source holds what it ran at before; the revert boots
-                # the old next-boot size there
-                held = s.resize[2][1]
-                return (self.used(host) - held + size[1] <= CAPACITY_MB or
-                        size[1] <= held)
-
-            @having('ACTIVE')
-            @stateful.rule(index=st.integers(0, 2))
-            def soft_delete_and_restore(self, index):
-                s = self.pick(index, ('ACTIVE',))
-                if s is None or not self.boots(s):
-                    return
-                self.say('soft_delete_and_restore', s)
-                test.api.delete_server(s.uuid)
-                test._wait_for_state_change({'id': s.uuid}, 'SOFT_DELETED')
-                self.act(s.uuid, {'restore': None})
-                test._wait_for_state_change({'id': s.uuid}, 'ACTIVE')
-                # row "soft delete, then restore": N
-                s.live = s.next
-
-            @having('ACTIVE', 'SHUTOFF')
-            @stateful.rule(index=st.integers(0, 2))
-            def heal_allocations(self, index):
-                s = self.pick(index, ('ACTIVE', 'SHUTOFF'))
-                if s is None:
-                    return
-                self.say('heal_allocations', s)
-                with mock.patch('sys.stdout', new=io.StringIO()):
-                    code = manage.PlacementCommands().heal_allocations(
-                        verbose=True, instance_uuid=s.uuid, force=True)
-                # row "heal_allocations": L
-                test.assertEqual(0, code)
-
-            @stateful.rule(host=st.sampled_from(HOSTS))
-            def restart_compute(self, host):
-                # its guests keep running: nothing changes
-                self.say('restart_compute', host)
-                test.restart_compute_service(host)
-
-            @stateful.invariant()
-            def matches_the_model(self):
-                if self.servers:
-                    test.check(self)
-
+        Machine.test = self
+        self.addCleanup(setattr, Machine, 'test', None)
         # Hypothesis keeps its files (a cache of constants) out of the
         # tree, which must stay clean for the packages built from it.
         configuration.set_hypothesis_home_dir(

@@ -18,6 +18,7 @@ import fixtures
 from lxml import etree
 from oslo_utils import units
 
+from nova.compute import vm_states
 from nova import objects
 from nova import test
 from nova.tests import fixtures as nova_fixtures
@@ -145,6 +146,8 @@ class TestDriverGuestConfig(test.NoDBTestCase):
     def _config(self, image_props=None, sysmeta=None, **extra_specs):
         instance = objects.Instance(**test_driver._create_test_instance())
         instance.system_metadata.update(sysmeta or {})
+        # as a first boot (spawn) passes it; a later one has a record
+        instance.vm_state = vm_states.BUILDING
         instance.flavor = objects.Flavor(
             id=2, name='m1.xloud', flavorid='x1', memory_mb=2048, vcpus=4,
             root_gb=10, ephemeral_gb=0, swap=0, vcpu_weight=None,

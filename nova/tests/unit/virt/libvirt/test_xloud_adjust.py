@@ -99,9 +99,14 @@ class AdjustTestCase(_Base):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
                                 extra_specs={'minimum_cpu': '1',
                                              'minimum_memory': '512'})
-        self.instance = objects.Instance(uuid=uuids.instance, flavor=flavor,
-                                         image_ref=uuids.image,
-                                         system_metadata={})
+        # booted by XLoud at the minimum, and recorded so
+        self.instance = objects.Instance(
+            uuid=uuids.instance, flavor=flavor, image_ref=uuids.image,
+            system_metadata={
+                sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_VCPUS: '1',
+                sizing.SYSMETA_MEMORY_MB: '512',
+                sizing.SYSMETA_LIVE_VCPUS: '1',
+                sizing.SYSMETA_LIVE_MEMORY_MB: '512'})
         # the running guest and its definition, as libvirt reports them
         self.xml = {0: _xml(3, 1536),
                     fakelibvirt.VIR_DOMAIN_XML_INACTIVE: _xml(1, 512)}

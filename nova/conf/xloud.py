@@ -98,6 +98,11 @@ all guests on a host with ``[DEFAULT]reserved_host_memory_mb``. Too small a
 value gets healthy guests killed; measure your guests' QEMU processes before
 lowering it.
 
+A change applies to each guest the next time its limit is set: when it
+boots, and on its next memory adjust. Until then it keeps the limit it has;
+the overhead that limit was set with is recorded in the domain's metadata,
+so its size is still read back right, on this host or on one it moves to.
+
 Servers of flavors without ``minimum_memory`` get no limit, as upstream.
 
 Possible values:

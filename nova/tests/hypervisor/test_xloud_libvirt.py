@@ -486,6 +486,30 @@ class MemoryLimitTest(base.RealLibvirtTestCase):
         self.assertEqual(0, self.cgroup_memory(
             self.memory_cgroup(neighbour))['oom_kill'])
 
+    def test_raised_overhead_reads_the_same_size(self):
+        # an operator raises [xloud]memory_overhead_mb while guests run
+        # (or a guest moves to a host where it is higher): each guest is
+        # still read back at what it has, not at its limit minus the new
+        # overhead
+        booted = self.instance()
+        self.boot(booted)
+        grown = self.instance()
+        self.boot(grown)
+        self.wait_for_balloon(grown, self.MIN_MEMORY_MB)
+        self.assertEqual({'vcpus': 1, 'memory_mb': 768},
+                         self.driver.xloud_adjust(grown, 1, 768, False))
+        self.wait_for_balloon(grown, 768)
+        old = CONF.xloud.memory_overhead_mb
+        self.conf.config(memory_overhead_mb=old + 256, group='xloud')
+        self.assertEqual(self.MIN_MEMORY_MB,
+                         self.driver.xloud_sizes(booted)['memory_mb'])
+        self.assertEqual(768, self.driver.xloud_sizes(grown)['memory_mb'])
+        # the next limit is set, and recorded, with the new overhead
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         self.driver.xloud_adjust(grown, 1, 512, False))
+        self.assertEqual((512 + old + 256) * MiB, self.hard_limit(grown))
+        self.assertEqual(512, self.driver.xloud_sizes(grown)['memory_mb'])
+
     def test_adjust_moves_the_limit(self):
         instance = self.instance()
         self.boot(instance)

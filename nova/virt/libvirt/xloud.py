@@ -38,7 +38,10 @@ holds it there is ``<memtune><hard_limit>``, a memory cgroup limit on the
 guest's QEMU process: the current memory plus ``[xloud]
 memory_overhead_mb``. It is in the XML of every boot and follows every
 live adjust, raised before the balloon grows and lowered only once the
-balloon has shrunk.
+balloon has shrunk. The overhead a limit was set with is kept beside it, in
+the domain's ``<metadata>`` (``<xloud:limit overhead_mib='N'/>``), so the
+memory the limit holds the guest to is read back right when an operator
+changes the option, or the guest moves to a host where it differs.
 """
 
 import time
@@ -67,6 +70,10 @@ BALLOON_POLL = 0.5
 CPU_PERIOD = 100000
 #: The virtio-serial port of Nova's guest agent channel.
 AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+
+#: The namespace of the domain metadata this module writes.
+METADATA_NS = 'urn:x-xloud:libvirt:nova:1.0'
+METADATA_PREFIX = 'xloud'
 
 #: The virt types whose guests can run below their maximum: QEMU hot-plugs
 #: vCPUs and has the virtio memory balloon.
@@ -151,6 +158,22 @@ def _list_vcpus(guest, minimum, enabled):
         guest.vcpu_list.append(vcpu)
 
 
+class LimitMetadata(vconfig.LibvirtConfigObject):
+    """``<xloud:limit overhead_mib='N'/>``: what a memory limit was set
+    with, in the domain's ``<metadata>``.
+    """
+
+    def __init__(self, overhead_mb=None, **kwargs):
+        super().__init__(root_name='limit', ns_prefix=METADATA_PREFIX,
+                         ns_uri=METADATA_NS, **kwargs)
+        self.overhead_mb = overhead_mb
+
+    def format_dom(self):
+        limit = super().format_dom()
+        limit.set('overhead_mib', str(self.overhead_mb))
+        return limit
+
+
 def memory_limit_kib(memory_mb):
     """The hard limit (KiB) of a guest running with ``memory_mb``."""
     return (memory_mb + CONF.xloud.memory_overhead_mb) * units.Ki
@@ -161,6 +184,43 @@ def _limit_memory(guest, memory_mb):
     if guest.memtune is None:
         guest.memtune = vconfig.LibvirtConfigGuestMemoryTune()
     guest.memtune.hard_limit = memory_limit_kib(memory_mb)
+    guest.metadata.append(
+        LimitMetadata(overhead_mb=CONF.xloud.memory_overhead_mb))
+
+
+def _set_limit(guest, instance, memory_mb, live=False, persistent=False):
+    """Set the memory limit of a defined guest, and record its overhead.
+
+    The record is what reads the limit back (:func:`sizes`); a guest whose
+    record cannot be written keeps its limit, and is read back with the
+    overhead configured then.
+    """
+    guest.set_memory_hard_limit(memory_limit_kib(memory_mb), live=live,
+                                persistent=persistent)
+    libvirt = libvirt_guest.libvirt
+    flags = persistent and libvirt.VIR_DOMAIN_AFFECT_CONFIG or 0
+    flags |= live and libvirt.VIR_DOMAIN_AFFECT_LIVE or 0
+    metadata = LimitMetadata(overhead_mb=CONF.xloud.memory_overhead_mb)
+    try:
+        # as Guest.set_metadata() does for Nova's own namespace
+        guest._domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+                                  metadata.to_xml(), METADATA_PREFIX,
+                                  METADATA_NS, flags=flags)
+    except libvirt.libvirtError as e:
+        LOG.warning('Cannot record the memory overhead in the domain: %s',
+                    e, instance=instance)
+
+
+def _overhead_mb(doc):
+    """The overhead a domain's memory limit was set with (MiB)."""
+    limit = doc.find('./metadata/{%s}limit' % METADATA_NS)
+    if limit is not None:
+        try:
+            return int(limit.get('overhead_mib'))
+        except (TypeError, ValueError):
+            pass
+    # set before the overhead was recorded: with the option's value
+    return CONF.xloud.memory_overhead_mb
 
 
 def configure_guest(guest, instance, image_meta):
@@ -245,7 +305,7 @@ def sizes(guest):
     limit = doc.find('./memtune/hard_limit')
     if (running and limit is not None and
             limit.get('unit', 'KiB') == 'KiB'):
-        held_to = int(limit.text) // units.Ki - CONF.xloud.memory_overhead_mb
+        held_to = int(limit.text) // units.Ki - _overhead_mb(doc)
         memory_mb = min(memory_mb, held_to)
     result = {'vcpus': conf.vcpus_current or conf.vcpus,
               'memory_mb': memory_mb}
@@ -386,15 +446,14 @@ def _set_memory(guest, instance, old_mb, memory_mb, flags):
         guest.set_memory(memory_mb * units.Ki, **flags)
         return memory_mb
     if memory_mb >= old_mb:
-        guest.set_memory_hard_limit(memory_limit_kib(memory_mb), **flags)
+        _set_limit(guest, instance, memory_mb, **flags)
         try:
             guest.set_memory(memory_mb * units.Ki, **flags)
         except libvirt_guest.libvirt.libvirtError as e:
             e.xloud_memory_mb = memory_mb  # what the limit allows
             if flags['live']:
                 try:
-                    guest.set_memory_hard_limit(memory_limit_kib(old_mb),
-                                                live=True)
+                    _set_limit(guest, instance, old_mb, live=True)
                     e.xloud_memory_mb = old_mb
                 except libvirt_guest.libvirt.libvirtError:
                     LOG.exception('Cannot lower the memory limit back',
@@ -403,8 +462,7 @@ def _set_memory(guest, instance, old_mb, memory_mb, flags):
         return memory_mb
     guest.set_memory(memory_mb * units.Ki, **flags)
     if flags['persistent']:
-        guest.set_memory_hard_limit(memory_limit_kib(memory_mb),
-                                    persistent=True)
+        _set_limit(guest, instance, memory_mb, persistent=True)
     if flags['live']:
         if not _balloon_at(guest, memory_mb):
             LOG.warning('The guest did not shrink its memory to %(memory)d '
@@ -413,7 +471,7 @@ def _set_memory(guest, instance, old_mb, memory_mb, flags):
                         {'memory': memory_mb, 'timeout': BALLOON_TIMEOUT,
                          'old': old_mb}, instance=instance)
             return old_mb
-        guest.set_memory_hard_limit(memory_limit_kib(memory_mb), live=True)
+        _set_limit(guest, instance, memory_mb, live=True)
     return memory_mb
 
 

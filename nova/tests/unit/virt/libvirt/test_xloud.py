@@ -183,6 +183,15 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         cfg = self._config(minimum_memory='1024')
         self.assertEqual((1024 + 100) * units.Ki, self._hard_limit(cfg))
 
+    def test_memory_limit_records_its_overhead(self):
+        self.flags(memory_overhead_mb=100, group='xloud')
+        doc = etree.fromstring(self._config(minimum_memory='1024').to_xml())
+        [limit] = doc.findall('./metadata/{%s}limit' % xloud.METADATA_NS)
+        self.assertEqual('100', limit.get('overhead_mib'))
+        # beside Nova's own
+        self.assertIsNotNone(doc.find('./metadata/{%s}instance' %
+                                      vconfig.NOVA_NS))
+
     def test_memory_limit_default_overhead(self):
         cfg = self._config(minimum_memory='512')
         self.assertEqual((512 + 256) * units.Ki, self._hard_limit(cfg))

@@ -18,6 +18,7 @@ from unittest import mock
 
 import ddt
 import fixtures
+from lxml import etree
 from oslo_utils.fixture import uuidsentinel as uuids
 from oslo_utils import units
 
@@ -272,6 +273,28 @@ class MemoryLimitTestCase(_Base):
         self.assertEqual(expected, self._calls())
         self.assertEqual([], self.live[:-1])  # it waited for the balloon
 
+    def test_every_limit_records_its_overhead(self):
+        self.live = [_xml(1, 1024), _xml(1, 768)]
+        self._adjust(768, persist=True)
+        limits = [flags for what, _v, flags in self._calls()
+                  if what == 'limit']
+        recorded = []
+        for args, kwargs in self.domain.setMetadata.call_args_list:
+            element = etree.fromstring(args[1])
+            self.assertEqual('{%s}limit' % xloud.METADATA_NS, element.tag)
+            self.assertEqual(
+                (fakelibvirt.VIR_DOMAIN_METADATA_ELEMENT, 'xloud',
+                 xloud.METADATA_NS), (args[0],) + args[2:])
+            recorded.append((element.get('overhead_mib'), kwargs['flags']))
+        self.assertEqual([('100', flags) for flags in limits], recorded)
+
+    @mock.patch.object(xloud.LOG, 'warning')
+    def test_overhead_not_recorded_keeps_the_adjust(self, mock_log):
+        self.domain.setMetadata.side_effect = _libvirt_error()
+        self.assertEqual({'vcpus': 1, 'memory_mb': 1536},
+                         self._adjust(1536))
+        mock_log.assert_called_once()
+
     @mock.patch.object(xloud, 'BALLOON_TIMEOUT', 0)
     def test_shrink_the_guest_refuses(self):
         # a guest without its balloon driver keeps its memory: it keeps its
@@ -372,15 +395,18 @@ class SizesTestCase(test.NoDBTestCase):
   <currentMemory unit='KiB'>%(current)d</currentMemory>
   <vcpu placement='static' current='2'>4</vcpu>
   %(memtune)s
+  %(metadata)s
 </domain>"""
 
-    def _sizes(self, current_kib, limit_kib=None, running=True):
+    def _sizes(self, current_kib, limit_kib=None, running=True,
+               metadata=''):
         memtune = ('<memtune><hard_limit unit="KiB">%d</hard_limit>'
                    '</memtune>' % limit_kib) if limit_kib else ''
         guest = mock.Mock()
         guest.is_active.return_value = running
         guest.get_xml_desc.return_value = self.XML % {
-            'current': current_kib, 'memtune': memtune}
+            'current': current_kib, 'memtune': memtune,
+            'metadata': metadata}
         result = xloud.sizes(guest)
         guest.get_xml_desc.assert_called_once_with(dump_inactive=not running)
         return result
@@ -400,6 +426,20 @@ class SizesTestCase(test.NoDBTestCase):
         self.flags(memory_overhead_mb=256, group='xloud')
         self.assertEqual({'vcpus': 2, 'memory_mb': 512},
                          self._sizes(512 * 1024, limit_kib=1024 * 1024))
+
+    def test_limit_read_with_the_overhead_it_was_set_with(self):
+        # set with 256 MiB of overhead; the option has since been raised:
+        # the guest still has 1536 MiB, not 1280
+        self.flags(memory_overhead_mb=512, group='xloud')
+        metadata = ('<metadata><xloud:limit xmlns:xloud="%s" '
+                    'overhead_mib="256"/></metadata>' % xloud.METADATA_NS)
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1536},
+                         self._sizes(1536 * 1024, limit_kib=1792 * 1024,
+                                     metadata=metadata))
+        # and while the balloon is still on its way down to it
+        self.assertEqual({'vcpus': 2, 'memory_mb': 1536},
+                         self._sizes(2048 * 1024, limit_kib=1792 * 1024,
+                                     metadata=metadata))
 
     def test_stopped_guest_is_its_definition(self):
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},

@@ -28,11 +28,20 @@ of up to XLOUD_MODEL_STEPS steps (8) from XLOUD_MODEL_SEED; for example
 XLOUD_MODEL_EXAMPLES=2000 for a long run. A failure names the seed and
 prints the shortest sequence Hypothesis found, as calls to replay.
 
+Besides the operations, the rules bring what lies outside a single
+request: a server built before XLoud was installed (no record, at its
+maximum); an adjust that ends while ``audit --fix`` works from what it
+read, or that is accepted as a reboot ends and makes the allocation follow
+the guest; an adjust an older build left in flight with no token; and a
+flavor author who sets ``resources:VCPU`` beside ``minimum_cpu``.
+
 Not modelled yet, so never generated: evacuation, rescue, live
 migration (this harness's fakes do not yet carry them through long
 sequences of several servers; test_xloud_paths covers each on its own),
 and a boot that grows a guest (back to its next-boot size) on a host with
-no room for it, whose intended outcome the table does not yet give.
+no room for it, whose intended outcome the table does not yet give. The
+memory limit is not seen here either: the fake libvirt does not render
+``<memtune>``; nova/tests/hypervisor covers it on a real guest.
 """
 
 import io
@@ -49,8 +58,12 @@ from hypothesis import Verbosity
 from lxml import etree
 
 from nova.cmd import manage
+from nova import context as nova_context
+from nova import objects
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import test_xloud_adjust
+from nova.xloud import inflight
+from nova.xloud import placement
 
 EXAMPLES = int(os.environ.get('XLOUD_MODEL_EXAMPLES', '10'))
 STEPS = int(os.environ.get('XLOUD_MODEL_STEPS', '8'))
@@ -83,13 +96,16 @@ def having(*states):
 class Server:
     """What the model holds of one server."""
 
-    def __init__(self, uuid, host, flavor):
+    def __init__(self, uuid, host, flavor, legacy=False):
         self.uuid = uuid
         self.host = host
         self.flavor = flavor
-        # booted at its flavor's minimum (the table's premise)
-        self.live = FLAVORS[flavor][0]
-        self.next = FLAVORS[flavor][0]
+        # booted at its flavor's minimum (the table's premise); or, by an
+        # upstream compute before XLoud was installed, at its maximum (row
+        # "a server with no XLoud record")
+        self.legacy = legacy
+        self.live = FLAVORS[flavor][1 if legacy else 0]
+        self.next = self.live
         self.state = 'ACTIVE'
         self.resize = None  # (old flavor, old next, old live, old host)
 
@@ -150,21 +166,29 @@ class Machine(stateful.RuleBasedStateMachine):
         sizes=st.lists(st.tuples(
             st.integers(1, 3), st.sampled_from((512, 1024)),
             st.integers(1, 3), st.sampled_from((512, 1024))),
-            min_size=3, max_size=3))
-    def boot(self, count, sizes):
+            min_size=3, max_size=3),
+        legacy=st.booleans())
+    def boot(self, count, sizes, legacy):
         """Servers that run at other sizes than they boot at.
 
         Each is adjusted twice: with persist, then without, so
         that the size it runs at and its next-boot size differ
-        (within what both hosts can hold at every step).
+        (within what both hosts can hold at every step). With
+        ``legacy``, the last one was built before XLoud was installed
+        on its host: it runs at its maximum, and has no record.
         """
         for n in range(count):
             host = HOSTS[n % 2]
+            old = legacy and n == count - 1
             found = self.test._create_server(
-                flavor_id=self.test.flavor_ids['a'], host=host,
-                networks='none')
-            self.servers.append(Server(found['id'], host, 'a'))
+                flavor_id=self.test.flavor_ids['legacy' if old else 'a'],
+                host=host, networks='none')
+            if old:
+                self.test.install_xloud_under(found['id'])
+            self.servers.append(Server(found['id'], host, 'a', old))
         for s, (v1, m1, v2, m2) in zip(self.servers, sizes):
+            if s.legacy:
+                continue  # it keeps what upstream gave it
             for size, persist in (((v1, m1), True),
                                   ((v2, m2), False)):
                 self.say('adjust %s %s' % (size, persist), s)
@@ -194,11 +218,15 @@ class Machine(stateful.RuleBasedStateMachine):
     def adjust(self, index, vcpus, memory, persist):
         s = self.pick(index, ('ACTIVE',))
         self.say('adjust %s %s %s' % (vcpus, memory, persist), s)
-        low, high = FLAVORS[s.flavor]
-        size = (min(max(vcpus, low[0]), high[0]),
-                min(max(memory, low[1]), high[1]))
+        size = self.within(s, vcpus, memory)
         resp = self.post(s, size, persist)
         self.adjusted(s, size, persist, resp)
+
+    def within(self, s, vcpus, memory):
+        """The size nearest (vcpus, memory) in ``s``'s envelope."""
+        low, high = FLAVORS[s.flavor]
+        return (min(max(vcpus, low[0]), high[0]),
+                min(max(memory, low[1]), high[1]))
 
     def post(self, s, size, persist):
         return self.test.admin_api.api_post(
@@ -207,9 +235,9 @@ class Machine(stateful.RuleBasedStateMachine):
              'persist': persist},
             check_response_status=[202, 409])
 
-    def adjusted(self, s, size, persist, resp):
+    def adjusted(self, s, size, persist, resp, fits=None):
         # row "adjust ... refused (409: host full)"
-        if not self.grows_in_place(s, size):
+        if not (self.grows_in_place(s, size) if fits is None else fits):
             self.test.assertEqual(409, resp.status)
             return
         self.test.assertEqual(202, resp.status)
@@ -407,6 +435,100 @@ class Machine(stateful.RuleBasedStateMachine):
         # row "heal_allocations": L
         self.test.assertEqual(0, code)
 
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2),
+                   vcpus=st.integers(1, 4),
+                   memory=st.sampled_from(MEMORY_SIZES),
+                   persist=st.booleans())
+    def audit_fix_racing_adjust(self, index, vcpus, memory, persist):
+        """``audit --fix``, with an adjust that ends after its read."""
+        s = self.pick(index, ('ACTIVE',))
+        self.say('audit_fix_racing_adjust %s %s %s' % (
+            vcpus, memory, persist), s)
+        size = self.within(s, vcpus, memory)
+        read = objects.InstanceList.get_by_filters
+        raced = []
+
+        def read_then_adjust(*args, **kwargs):
+            found = read(*args, **kwargs)
+            if not raced:
+                raced.append(True)
+                self.adjusted(s, size, persist, self.post(s, size, persist))
+            return found
+        with mock.patch('nova.objects.InstanceList.get_by_filters',
+                        side_effect=read_then_adjust):
+            code, out = self.test._audit(fix=True)
+        # row "nova-manage xloud audit --fix": a server that changed
+        # since the audit read it is skipped, and the audit says so
+        if code:
+            self.test.assertEqual(2, code, out)
+            self.test.assertIn('skipped: it changed since it was read', out)
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2),
+                   vcpus=st.integers(1, 4),
+                   memory=st.sampled_from(MEMORY_SIZES),
+                   persist=st.booleans())
+    def reboot_racing_adjust(self, index, vcpus, memory, persist):
+        """An adjust accepted as a hard reboot ends.
+
+        A reboot ends its task, then makes the allocation follow the
+        rebooted guest; the adjust comes in between, while placement
+        still holds what the server ran at before the reboot.
+        """
+        s = self.pick(index, ('ACTIVE',))
+        if s is None or not self.boots(s):
+            return
+        self.say('reboot_racing_adjust %s %s %s' % (
+            vcpus, memory, persist), s)
+        size = self.within(s, vcpus, memory)
+        fits = self.grows_in_place(s, size)
+        follow = placement.follow_guest
+        answers = []
+
+        def adjust_then_follow(*args, **kwargs):
+            if not answers:
+                answers.append(self.post(s, size, persist))
+            return follow(*args, **kwargs)
+        with mock.patch.object(placement, 'follow_guest',
+                               side_effect=adjust_then_follow):
+            self.test._reboot_server({'id': s.uuid}, hard=True)
+            # row "hard reboot": N; then the adjust's rows
+            s.live = s.next
+            self.adjusted(s, size, persist, answers[0], fits=fits)
+
+    @stateful.rule(group=st.sampled_from(('', '1')),
+                   resource=st.sampled_from(('VCPU', 'MEMORY_MB')))
+    def override_beside_a_minimum(self, group, resource):
+        """A flavor author sets resources:VCPU beside minimum_cpu."""
+        self.say('override_beside_a_minimum resources%s:%s' % (
+            group, resource))
+        url = '/flavors/%s/os-extra_specs' % self.test.flavor_ids['a']
+        before = self.test.admin_api.api_get(url).body
+        resp = self.test.admin_api.api_post(
+            url, {'extra_specs': {'resources%s:%s' % (group, resource): '2'}},
+            check_response_status=[200, 400])
+        # refused, and nothing changes (the "Limitations" table)
+        self.test.assertEqual(400, resp.status)
+        self.test.assertEqual(before, self.test.admin_api.api_get(url).body)
+
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def adjust_left_without_token(self, index):
+        """An adjust an older build began (no token), then its compute
+        restarts.
+        """
+        s = self.pick(index, ('ACTIVE',))
+        self.say('adjust_left_without_token', s)
+        instance = objects.Instance.get_by_uuid(
+            nova_context.get_admin_context(), s.uuid)
+        instance.task_state = inflight.ADJUSTING
+        instance.save()
+        self.test.assertIsNone(inflight.token(instance))
+        # row "nova-compute restarts during an adjust": what the guest
+        # has, which is L
+        self.test.restart_compute_service(s.host)
+
     @stateful.rule(host=st.sampled_from(HOSTS))
     def restart_compute(self, host):
         # its guests keep running: nothing changes
@@ -420,6 +542,10 @@ class Machine(stateful.RuleBasedStateMachine):
 
 
 class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
+
+    # Longer than one test (OS_TEST_TIMEOUT): the sequences, then up to
+    # Hypothesis's five minutes of shrinking a failure to its shortest.
+    TIMEOUT_SCALING_FACTOR = 4 + EXAMPLES // 5
 
     def setUp(self):
         super().setUp()
@@ -437,8 +563,28 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
                 vcpus=high[0], memory_mb=high[1],
                 minimum_cpu=str(low[0]), minimum_memory=str(low[1]))
             for name, (low, high) in FLAVORS.items()}
+        # what upstream booted servers with: the same sizes, no minimums
+        high = FLAVORS['a'][1]
+        self.flavor_ids['legacy'] = self._flavor(vcpus=high[0],
+                                                 memory_mb=high[1])
         self.useFixture(fixtures.MockPatch(FAKE_DISK_MOVE,
                                            return_value='{}'))
+
+    def install_xloud_under(self, uuid):
+        """XLoud is installed under a server upstream booted.
+
+        The flavor's minimums were set while nothing used them (upstream
+        ignores them), so the server's copy of the flavor has them too.
+        """
+        instance = objects.Instance.get_by_uuid(
+            nova_context.get_admin_context(), uuid)
+        low = FLAVORS['a'][0]
+        instance.flavor.extra_specs = {'minimum_cpu': str(low[0]),
+                                       'minimum_memory': str(low[1])}
+        for key in list(instance.system_metadata):
+            if key.startswith('xloud_'):
+                del instance.system_metadata[key]
+        instance.save()
 
     # -- what the system says ------------------------------------------
 
@@ -461,10 +607,10 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
                 (view['vcpus']['next_boot'],
                  view['memory_mb']['next_boot']))
 
-    def _audit(self):
+    def _audit(self, fix=False):
         out = io.StringIO()
         with mock.patch('sys.stdout', new=out):
-            code = manage.CATEGORIES['xloud']().audit(fix=False)
+            code = manage.CATEGORIES['xloud']().audit(fix=fix)
         return code, out.getvalue()
 
     def _wait_settled(self, uuid, status):

@@ -47,11 +47,13 @@ ACTION = 'xloud-adjust'
 #: The API's event of that action, recorded when the API itself fails it.
 EVENT = 'api_xloud_adjust'
 
-#: What placement or the way to it may raise when it is down or answers
-#: something unexpected.
+#: What Nova's report client raises, on the calls this API makes, when
+#: placement is down or answers something unexpected (get_provider_traits
+#: raises ResourceProviderTraitRetrievalFailed, not TraitRetrievalFailed).
 PLACEMENT_ERRORS = (ks_exc.ClientException,
+                    exception.PlacementAPIConnectFailure,
                     exception.ConsumerAllocationRetrievalFailed,
-                    exception.TraitRetrievalFailed,
+                    exception.ResourceProviderTraitRetrievalFailed,
                     exception.AllocationUpdateFailed)
 
 

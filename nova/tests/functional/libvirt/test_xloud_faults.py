@@ -24,10 +24,16 @@ import datetime
 import time
 from unittest import mock
 
+import ddt
+from keystoneauth1 import exceptions as ks_exc
+
 import nova.conf
 from nova import exception
 from nova import objects
+from nova.scheduler.client import report
+from nova.tests.functional.api import client
 from nova.tests.functional.libvirt import test_xloud_adjust
+from nova.tests.unit import fake_requests
 from nova.virt.libvirt import xloud as libvirt_xloud
 from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
@@ -281,6 +287,52 @@ class RefusedHostTest(FaultTestBase):
                           self._refused(503, self.server, current_vcpus=3))
         self.assertEqual(before, self._state(self.server))
         self.assertIsNone(self._task_state())
+
+
+@ddt.ddt
+class PlacementFailsTest(RefusedHostTest):
+    """Whatever placement does on the API's path: 503, nothing changes.
+
+    Placement itself answers an error (or cannot be reached) for one kind
+    of request; Nova's report client turns that into whatever it raises.
+    """
+
+    def _failing(self, method, path, how):
+        real = getattr(report.SchedulerReportClient, method)
+
+        def call(client, url, *args, **kwargs):
+            if path not in url:
+                return real(client, url, *args, **kwargs)
+            if how == 'unreachable':
+                raise ks_exc.ConnectFailure('placement is unreachable')
+            return fake_requests.FakeResponse(
+                503, content='{"errors": [{"status": 503, '
+                             '"title": "Service Unavailable"}]}')
+        return mock.patch.object(report.SchedulerReportClient, method,
+                                 new=call)
+
+    @ddt.data(*[(method, path, how)
+                for method, path in (('get', '/allocations/'),
+                                     ('get', '/traits'),
+                                     ('put', '/allocations/'))
+                for how in ('an error', 'unreachable')])
+    @ddt.unpack
+    def test_adjust(self, method, path, how):
+        before = self._state(self.server)
+        actions = len(self.admin_api.get_instance_actions(self.server['id']))
+        with self._failing(method, path, how):
+            # a growth, so that the claim (the PUT) is on the path too
+            self.assertIn('placement service is unavailable',
+                          self._refused(503, self.server, current_vcpus=3))
+        self._assert_nothing_changed(before, actions)
+
+    @ddt.data('an error', 'unreachable')
+    def test_show(self, how):
+        with self._failing('get', '/allocations/', how):
+            exc = self.assertRaises(
+                client.OpenStackApiException, self.admin_api.api_get,
+                self._url(self.server))
+        self.assertEqual(503, exc.response.status_code, exc.response.text)
 
 
 class SchedulingTest(test_xloud_adjust.XloudAdjustTestBase):

@@ -187,7 +187,10 @@ class AdjustRefusedTestCase(_Base):
               ks_exc.EndpointNotFound(),
               exception.ConsumerAllocationRetrievalFailed(
                   consumer_uuid=uuids.instance, error='500'),
-              exception.TraitRetrievalFailed(error='500'))
+              exception.ResourceProviderTraitRetrievalFailed(
+                  uuid=uuids.node),
+              exception.AllocationUpdateFailed(
+                  consumer_uuid=uuids.instance, error='500'))
     def test_placement_unavailable(self, error):
         self.calls.host_can_adjust.side_effect = error
         instance = _instance()

@@ -5,6 +5,7 @@
 #   make check         every test (installs Debian packages when root)
 #   make check-all     make check for every pinned release (what CI runs)
 #   make check-queue   seconds: do the patches still apply, no copies?
+#   make bump          record a changed queue as +xloud.N+1 (see README)
 #   make check-hypervisor  only the real libvirt + QEMU suite (root)
 #   make check-upstream    upstream's whole functional suite, patched tree
 #   make docs          doc/, api-ref/, releasenotes/ with -W: build/docs/html
@@ -35,10 +36,10 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PATCHQ := $(PY) tools/patchq.py
 
 .PHONY: aio aio-down
-.PHONY: help dist check check-all check-hypervisor check-upstream bench check-queue tree refresh packages install-tree docs clean
+.PHONY: help dist check check-all check-hypervisor check-upstream bench check-queue bump tree refresh packages install-tree docs clean
 
 help:
-	@sed -n '3,15p' Makefile
+	@sed -n '3,16p' Makefile
 
 # The virtualenv every step runs in. Debian's python3 needs python3-venv
 # for this; that one package is installed here because bindep itself
@@ -64,6 +65,12 @@ refresh: $(VENV)/.base
 
 check-queue: $(VENV)/.base
 	$(PATCHQ) check
+	$(PATCHQ) check-version
+
+# Record the queue as the next release of ours (+xloud.N+1), in the commit
+# that changes it: "make check-queue" fails until then.
+bump:
+	$(PYTHON) tools/patchq.py bump
 
 # The packages of this release, and xloud-nova, the single-file in-place
 # patcher that carries every pinned release (tools/inplace.py).

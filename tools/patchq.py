@@ -155,6 +155,88 @@ def load_pin(root, version=None):
                      f'{", ".join(p.version for p in pins)}')
 
 
+#: What makes a release of the queue: the pins, and every file of ours
+#: that goes into a package or decides what goes in.
+QUEUE_DIRS = OVERLAY_DIRS + ('patches', OVERRIDES) + tuple(PLUGINS)
+_XLOUD_TABLE = re.compile(r'(?ms)^\[xloud\]\n.*?(?=^\[|\Z)')
+
+
+def queue_digest(root):
+    """The sha256 of the queue in ``root``, as "+xloud.N" names it."""
+    root = pathlib.Path(root)
+    h = hashlib.sha256()
+    for pin in sorted(load_pins(root), key=lambda p: p.version):
+        h.update(f'pin {pin.name} {pin.version} {pin.sha256}\n'.encode())
+    queue = Queue(root, pin=load_pins(root)[0])
+    for name in queue.repo_files():
+        if name.split('/', 1)[0] in QUEUE_DIRS:
+            h.update(f'{name} {sha256_of(root / name)}\n'.encode())
+    return h.hexdigest()
+
+
+def recorded_queue(text):
+    """(N, digest) of the [xloud] table of an upstream.toml's text."""
+    try:
+        xloud = tomllib.loads(text)['xloud']
+        return int(xloud['release']), xloud.get('queue')
+    except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError):
+        return None, None
+
+
+def check_version(root):
+    """Problems with "+xloud.N": it must name exactly one queue.
+
+    The digest recorded beside N must be the queue's, and no N may have
+    named another queue in the history of upstream.toml.
+    """
+    root = pathlib.Path(root)
+    path = root / 'upstream.toml'
+    release, recorded = recorded_queue(path.read_text())
+    problems = []
+    actual = queue_digest(root)
+    if recorded != actual:
+        problems.append(
+            f'the queue changed since xloud {release} was recorded in '
+            f'upstream.toml: run "make bump" in the commit that changes it, '
+            f'so that its packages get a version of their own')
+    if not (root / '.git').exists():
+        return problems
+    seen = {release: ('the working tree', recorded)}
+    out = git('log', '--format=%H', '--', 'upstream.toml', cwd=root,
+              check=False)
+    for commit in out.split():
+        text = git('show', f'{commit}:upstream.toml', cwd=root, check=False)
+        n, digest = recorded_queue(text)
+        if n is None or digest is None:
+            continue  # before versions were recorded
+        where, other = seen.setdefault(n, (commit[:12], digest))
+        if other != digest:
+            problems.append(f'xloud {n} names two queues: {where} and '
+                            f'{commit[:12]} record different digests; bump '
+                            f'to a number never used')
+            seen[n] = (commit[:12], digest)
+    return problems
+
+
+def bump(root):
+    """Record the queue as the next release, N + 1: returns N + 1."""
+    path = pathlib.Path(root) / 'upstream.toml'
+    text = path.read_text()
+    release, _digest = recorded_queue(text)
+    table = _XLOUD_TABLE.search(text)
+    if release is None or table is None:
+        raise QueueError(f'{path}: no [xloud] release to bump')
+    body = re.sub(r'(?m)^release = \d+$', f'release = {release + 1}',
+                  table.group(0))
+    line = f'queue = "{queue_digest(root)}"'
+    if re.search(r'(?m)^queue = ', body):
+        body = re.sub(r'(?m)^queue = .*$', line, body)
+    else:
+        body = body.rstrip('\n') + '\n' + line + '\n\n'
+    path.write_text(text[:table.start()] + body + text[table.end():])
+    return release + 1
+
+
 def change_lines(diff):
     """The lines a diff removes and adds, without their context."""
     return [line for line in diff.splitlines()
@@ -1108,6 +1190,17 @@ def main(argv=None):
                    '"pip install"')
     sub.add_parser('version', help='print the local version',
                    description='Print <upstream version>+xloud.N.')
+    sub.add_parser(
+        'check-version', help='check that xloud N names one queue',
+        description='Check that the digest upstream.toml records beside '
+        'xloud N is the queue\'s (the pins, and every file under ' +
+        ', '.join(f'{d}/' for d in QUEUE_DIRS) + '), and that no N '
+        'named another queue in the history of upstream.toml.')
+    sub.add_parser(
+        'bump', help='record the queue as release N + 1',
+        description='Set xloud N to N + 1 in upstream.toml, and record the '
+        'queue\'s digest beside it. Run it in every commit that changes '
+        'the queue.')
     sub.add_parser('releases', help='list the pinned releases',
                    description='Print the pinned releases, the default '
                    'first, one per line.')
@@ -1118,6 +1211,17 @@ def main(argv=None):
         if args.command == 'port':
             tree = root / (args.tree or f'build/port-{args.version}')
             return port(root, args.version, tree, write=args.write)
+        if args.command == 'check-version':
+            problems = check_version(root)
+            for p in problems:
+                print(p, file=sys.stderr)
+            if not problems:
+                print(f'ok: xloud {load_pins(root)[0].release} names this '
+                      f'queue, and no other')
+            return 1 if problems else 0
+        if args.command == 'bump':
+            print(f'xloud {bump(root)}: {queue_digest(root)}')
+            return 0
         pin = load_pin(root, args.release)
         queue = Queue(root, pin=pin)
         tree = root / (getattr(args, 'tree', None) or default_tree(pin))

@@ -174,6 +174,12 @@ class Runner:
                 print(f'   {pin.version}: {p}')
             counts += Counts(passed=int(not problems),
                              failed=int(bool(problems)))
+        problems = patchq.check_version(self.root)
+        print(f'   version xloud {self.queue.pin.release}: '
+              f'{"ok" if not problems else "FAILED"}')
+        for p in problems:
+            print(f'   version: {p}')
+        counts += Counts(passed=int(not problems), failed=int(bool(problems)))
         self.stage('queue', counts, time.monotonic() - start)
 
     def lint_targets(self):

@@ -340,6 +340,64 @@ class TestRefresh(QueueTestCase):
                       warnings)
 
 
+class TestVersion(QueueTestCase):
+    """+xloud.N names exactly one queue."""
+
+    def commit(self):
+        patchq.git('add', '-A', cwd=self.root)
+        patchq.git('commit', '-q', '-m', 'change', cwd=self.root)
+
+    def test_unrecorded_queue_is_refused(self):
+        rc, _out, err = self.main('check-version')
+        self.assertEqual(1, rc)
+        self.assertIn('the queue changed since xloud 7 was recorded', err)
+        self.assertIn('make bump', err)
+
+    def test_bump_records_the_queue(self):
+        self.assertEqual(0, self.main('bump')[0])
+        self.assertEqual((0, '1.0.0+xloud.8\n', ''), self.main('version'))
+        rc, out, err = self.main('check-version')
+        self.assertEqual(0, rc, err)
+        self.assertIn('ok: xloud 8 names this queue', out)
+        # the rest of the file is kept
+        pins = patchq.load_pins(self.root)
+        self.assertEqual(['1.0.0'], [p.version for p in pins])
+        self.assertEqual(8, pins[0].release)
+
+    def test_every_change_to_the_queue_needs_a_bump(self):
+        self.main('bump')
+        for rel in ('nova/xloud.py', 'patches/setup.cfg.patch',
+                    'overrides/1.0.0/setup.cfg.patch',
+                    'xloud-osc/xloud_osc/v1.py', 'doc/source/x.rst'):
+            self.write(rel, 'changed\n')
+            rc, _out, err = self.main('check-version')
+            self.assertEqual(1, rc, rel)
+            self.main('bump')
+            self.assertEqual(0, self.main('check-version')[0], rel)
+        self.assertEqual('1.0.0+xloud.13', patchq.load_pin(
+            self.root).local_version)
+
+    def test_what_is_not_packaged_needs_none(self):
+        self.main('bump')
+        self.write('README.rst', 'changed\n')
+        self.write('tools/anything.py', 'changed\n')
+        self.assertEqual(0, self.main('check-version')[0])
+
+    def test_a_number_names_one_queue(self):
+        self.main('bump')
+        self.commit()
+        # the queue changes, and someone records it under the same N
+        self.write('nova/xloud.py', 'VALUE = 2\n')
+        toml = self.root / 'upstream.toml'
+        recorded = patchq.recorded_queue(toml.read_text())[1]
+        toml.write_text(toml.read_text().replace(
+            recorded, patchq.queue_digest(self.root)))
+        self.commit()
+        rc, _out, err = self.main('check-version')
+        self.assertEqual(1, rc)
+        self.assertIn('xloud 8 names two queues', err)
+
+
 class TestCheck(QueueTestCase):
 
     def test_sound_queue(self):

@@ -64,7 +64,7 @@ PLUGIN_ENTRY_POINTS = {
 PLUGIN_HELP = (
     (('server', 'adjust', '--help'),
      ('usage: openstack server adjust', '--vcpus', '--memory',
-      '--no-persist', '--wait')),
+      '--no-persist', '--wait', '--wait-timeout')),
     (('server', 'adjust', 'show', '--help'),
      ('usage: openstack server adjust show', '<server>')),
 )

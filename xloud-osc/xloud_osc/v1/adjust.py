@@ -12,6 +12,7 @@
 
 """``openstack server adjust`` and ``openstack server adjust show``."""
 
+import argparse
 import logging
 import time
 
@@ -20,6 +21,7 @@ from osc_lib.command import command
 from osc_lib import exceptions
 
 from xloud_osc import sizes
+from xloud_osc.v1 import client as xclient
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +41,9 @@ class AdjustServer(command.Command):
 
     #: Seconds between two looks at the server while waiting.
     poll_interval = 2
+    #: Seconds --wait waits by default: far longer than an adjust takes
+    #: (a memory shrink waits up to a minute for the guest's balloon).
+    wait_timeout = 300
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -67,7 +72,16 @@ class AdjustServer(command.Command):
             '--wait',
             action='store_true',
             help='Wait for the adjust to finish; exit non-zero with the '
-                 'fault when it failed')
+                 'fault when it failed, or when it has not finished within '
+                 'the wait timeout')
+        parser.add_argument(
+            '--wait-timeout',
+            metavar='<seconds>',
+            type=_positive_int,
+            default=self.wait_timeout,
+            help='With --wait: how long to wait, in seconds (default: '
+                 '%(default)s). Errors of the compute API (5xx, no answer) '
+                 'while waiting are retried until then.')
         return parser
 
     def take_action(self, parsed_args):
@@ -84,7 +98,8 @@ class AdjustServer(command.Command):
         if parsed_args.wait:
             requested = {'vcpus': parsed_args.vcpus,
                          'memory_mb': parsed_args.memory}
-            self._wait(client, server, request_id, requested)
+            self._wait(client, server, request_id, requested,
+                       parsed_args.wait_timeout)
 
     def _progress(self, text):
         out = self.app.stdout
@@ -92,43 +107,44 @@ class AdjustServer(command.Command):
             out.write(f'\r{text}')
             out.flush()
 
-    def _wait(self, client, server, request_id, requested):
+    def _wait(self, client, server, request_id, requested, timeout):
         """Follow the adjust to its end; raise when it failed.
 
         The API sets the server's task_state before it answers 202, and
         the compute host clears it when the adjust is over, whatever its
-        outcome; the outcome is in the adjust's instance action.
+        outcome; the outcome is in the adjust's instance action. A look
+        the compute API fails (5xx, or no answer) is retried until
+        ``timeout`` seconds have passed since the adjust was accepted.
         """
         name = server.name or server.id
         start = time.monotonic()
         progressed = False
         while True:
-            current = client.get_server(server.id)
-            if (current.vm_state or '').lower() == 'error':
-                self._end_progress(progressed)
-                fault = current.fault or {}
-                raise exceptions.CommandError(
-                    f'Adjusting server {name} failed: the server is in '
-                    f'ERROR: {fault.get("message") or "no fault recorded"}')
-            action = None
-            if current.task_state is None:
-                action = client.adjust_action(server.id, request_id)
-                if action is None or all(e.result for e in action.events):
+            try:
+                action, state = self._look(client, server, name,
+                                           request_id, progressed)
+                if state is None:
+                    self._end_progress(progressed)
+                    _raise_if_failed(name, action)
+                    envelope = client.show(server.id)
                     break
+            except xclient.APIError as e:
+                if not e.transient:
+                    raise
+                LOG.debug('Looking at server %s failed, retrying: %s',
+                          server.id, e)
+                state = f'the compute API failed: {e}'
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                self._end_progress(progressed)
+                raise exceptions.CommandError(
+                    f'Gave up waiting for the adjust of server {name} '
+                    f'after {waited:.0f} s ({state}); "openstack server '
+                    f'adjust show {name}" shows where it stands')
             progressed = True
-            self._progress(f'Adjusting server {name}: '
-                           f'{current.task_state or "finishing"} '
-                           f'({time.monotonic() - start:.0f} s)')
-            time.sleep(self.poll_interval)
-        self._end_progress(progressed)
-        failed = [e for e in (action.events if action else [])
-                  if (e.result or '').lower() == 'error']
-        if failed:
-            reason = ('; '.join(_event_reason(e) for e in failed) or
-                      action.message or 'unknown reason')
-            raise exceptions.CommandError(
-                f'Adjusting server {name} failed: {reason}')
-        envelope = client.show(server.id)
+            self._progress(f'Adjusting server {name}: {state} '
+                           f'({waited:.0f} s)')
+            time.sleep(min(self.poll_interval, timeout - waited))
         now = {field: (envelope.get(field) or {}).get('current')
                for field, _ in RESOURCES}
         running = ' and '.join(unit.format(now[field])
@@ -143,9 +159,49 @@ class AdjustServer(command.Command):
         self.app.stdout.write(f'Complete: server {name} runs with '
                               f'{running}\n')
 
+    def _look(self, client, server, name, request_id, progressed):
+        """One look at the adjust: (its action, where it stands).
+
+        Where it stands is None once it is over.
+        """
+        current = client.get_server(server.id)
+        if (current.vm_state or '').lower() == 'error':
+            self._end_progress(progressed)
+            fault = current.fault or {}
+            raise exceptions.CommandError(
+                f'Adjusting server {name} failed: the server is in '
+                f'ERROR: {fault.get("message") or "no fault recorded"}')
+        if current.task_state is not None:
+            return None, current.task_state
+        action = client.adjust_action(server.id, request_id)
+        if action is None or all(e.result for e in action.events):
+            return action, None
+        return action, 'finishing'
+
     def _end_progress(self, progressed):
         if progressed:
             self._progress('\n')
+
+
+def _raise_if_failed(name, action):
+    failed = [e for e in (action.events if action else [])
+              if (e.result or '').lower() == 'error']
+    if failed:
+        reason = ('; '.join(_event_reason(e) for e in failed) or
+                  action.message or 'unknown reason')
+        raise exceptions.CommandError(
+            f'Adjusting server {name} failed: {reason}')
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a whole number of seconds above 0')
+    return value
 
 
 def _event_reason(event):

@@ -17,6 +17,7 @@ adapter bound to the compute endpoint of OSC's session: this module holds
 no token, no endpoint and no HTTP client of its own.
 """
 
+from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 from osc_lib import exceptions
 
@@ -29,6 +30,21 @@ class APIError(exceptions.CommandError):
     def __init__(self, status, message):
         self.status = status
         super().__init__(message)
+
+    @property
+    def transient(self):
+        """Whether asking again later may well succeed (a 5xx, or none)."""
+        return self.status is None or self.status >= 500
+
+
+def _api_error(e, doing=None):
+    """The APIError of an openstacksdk or keystoneauth failure."""
+    if isinstance(e, ks_exceptions.ConnectionError):
+        status = None  # no answer at all
+    else:
+        status = getattr(e, 'status_code', None) or 400
+    message = _sdk_message(e)
+    return APIError(status, f'{doing}: {message}' if doing else message)
 
 
 def fault_message(response):
@@ -69,16 +85,18 @@ class Client:
         """The server of that name or ID, as ``openstack server show``."""
         try:
             return self.compute.find_server(name_or_id, ignore_missing=False)
-        except sdk_exceptions.SDKException as e:
+        except (sdk_exceptions.SDKException,
+                ks_exceptions.ConnectionError) as e:
             # "No Server found for web1", "More than one Server exists
             # with the name 'web1'", or an HTTP refusal.
-            raise exceptions.CommandError(_sdk_message(e))
+            raise _api_error(e)
 
     def get_server(self, server_id):
         try:
             return self.compute.get_server(server_id)
-        except sdk_exceptions.SDKException as e:
-            raise exceptions.CommandError(_sdk_message(e))
+        except (sdk_exceptions.SDKException,
+                ks_exceptions.ConnectionError) as e:
+            raise _api_error(e)
 
     def adjust(self, server_id, vcpus=None, memory_mb=None, persist=True):
         """POST the adjust; return the request ID Nova recorded it under.
@@ -97,8 +115,12 @@ class Client:
 
     def show(self, server_id):
         """The server's envelope: the body of GET, unwrapped."""
-        response = _check(self.compute.get(PATH % server_id),
-                          f'Cannot show the envelope of server {server_id}')
+        doing = f'Cannot show the envelope of server {server_id}'
+        try:
+            response = self.compute.get(PATH % server_id)
+        except ks_exceptions.ConnectionError as e:
+            raise _api_error(e, doing)
+        response = _check(response, doing)
         body = response.json()
         return body.get('xloud_adjust', body)
 
@@ -116,8 +138,9 @@ class Client:
                 if action.action == 'xloud-adjust':
                     return self.compute.get_server_action(
                         action.request_id, server_id, ignore_missing=True)
-        except sdk_exceptions.SDKException as e:
-            raise exceptions.CommandError(_sdk_message(e))
+        except (sdk_exceptions.SDKException,
+                ks_exceptions.ConnectionError) as e:
+            raise _api_error(e)
         return None
 
 

@@ -14,6 +14,7 @@ import io
 
 import fixtures
 from osc_lib import exceptions
+from requests import exceptions as requests_exceptions
 
 from xloud_osc.tests.unit import base
 from xloud_osc.v1 import adjust
@@ -126,8 +127,7 @@ class TestAdjust(AdjustTestCase):
                          f'(HTTP 409)', str(e))
 
 
-class TestAdjustWait(AdjustTestCase):
-    """--wait, over the server's task_state and the adjust's action."""
+class WaitTestCase(AdjustTestCase):
 
     def servers(self, *bodies):
         self.mock.get(base.COMPUTE + SERVER,
@@ -142,6 +142,10 @@ class TestAdjustWait(AdjustTestCase):
                'memory_mb': dict(base.ENVELOPE['memory_mb'],
                                  current=memory_mb)}
         self.mock.get(base.COMPUTE + ADJUST, json={'xloud_adjust': env})
+
+
+class TestAdjustWait(WaitTestCase):
+    """--wait, over the server's task_state and the adjust's action."""
 
     def test_success(self):
         # find_server, then two polls while the compute works, then done.
@@ -244,3 +248,92 @@ class TestAdjustWait(AdjustTestCase):
         self.envelope()
         self.run_command([ID, '--vcpus', '3', '--wait'])
         self.assertIn('Complete', self.app.stdout.getvalue())
+
+
+class TestAdjustWaitBounded(WaitTestCase):
+    """--wait ends within its timeout, and rides out API errors."""
+
+    def setUp(self):
+        super().setUp()
+        # a wait that never ends fails here rather than hanging the run
+        self.useFixture(fixtures.Timeout(20, gentle=True))
+        # a clock that moves only when the command sleeps
+        self.now = [1000.0]
+        self.useFixture(fixtures.MockPatch(
+            'time.monotonic', side_effect=lambda: self.now[0]))
+        self.sleeps.side_effect = lambda s: self.now.__setitem__(
+            0, self.now[0] + s)
+
+    def test_default_timeout(self):
+        # an adjust that never ends (its message was lost, say)
+        self.servers(base.server(), base.server('xloud_adjusting'))
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--wait'])
+        self.assertEqual(
+            'Gave up waiting for the adjust of server web1 after 300 s '
+            '(xloud_adjusting); "openstack server adjust show web1" shows '
+            'where it stands', str(e))
+        self.assertEqual(1300.0, self.now[0])
+
+    def test_wait_timeout(self):
+        self.servers(base.server(), base.server('xloud_adjusting'))
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--wait',
+                               '--wait-timeout', '5'])
+        self.assertIn('after 5 s (xloud_adjusting)', str(e))
+        # it slept 2 + 2 + 1 s, and looked once more at each end
+        self.assertEqual([2, 2, 1], [c.args[0]
+                                     for c in self.sleeps.call_args_list])
+
+    def test_bad_wait_timeout(self):
+        for value in ('0', '-3', 'soon'):
+            self.assertRaises(SystemExit, self.run_command,
+                              [ID, '--vcpus', '3', '--wait',
+                               '--wait-timeout', value])
+
+    def test_server_errors_are_retried(self):
+        self.mock.get(base.COMPUTE + SERVER, [
+            {'json': base.server()},
+            {'status_code': 503, 'json': {'computeFault': {
+                'code': 503, 'message': 'Service Unavailable'}}},
+            {'status_code': 502, 'text': '<html>Bad Gateway</html>'},
+            {'json': base.server('xloud_adjusting')},
+            {'json': base.server()}])
+        self.mock.get(base.COMPUTE + ACTION, [
+            {'status_code': 500, 'json': {'computeFault': {
+                'code': 500, 'message': 'oops'}}},
+            {'json': base.action(base.event('Success'))}])
+        self.mock.get(base.COMPUTE + ADJUST, [
+            {'status_code': 504, 'text': 'Gateway Timeout'},
+            {'json': {'xloud_adjust': base.ENVELOPE}}])
+        self.run_command([ID, '--vcpus', '3', '--wait'])
+        self.assertEqual('Complete: server web1 runs with 3 vCPUs and '
+                         '1536 MiB\n', self.app.stdout.getvalue())
+
+    def test_no_answer_is_retried(self):
+        self.mock.get(base.COMPUTE + SERVER, [
+            {'json': base.server()},
+            {'exc': requests_exceptions.ConnectionError('refused')},
+            {'json': base.server()}])
+        self.actions(base.action(base.event('Success')))
+        self.envelope()
+        self.run_command([ID, '--vcpus', '3', '--wait'])
+        self.assertIn('Complete', self.app.stdout.getvalue())
+
+    def test_errors_until_the_timeout(self):
+        self.mock.get(base.COMPUTE + SERVER, [
+            {'json': base.server()},
+            {'status_code': 503, 'json': {'computeFault': {
+                'code': 503, 'message': 'Service Unavailable'}}}])
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--wait',
+                               '--wait-timeout', '10'])
+        self.assertIn('after 10 s (the compute API failed: ', str(e))
+
+    def test_a_refusal_is_not_retried(self):
+        self.mock.get(base.COMPUTE + SERVER, [
+            {'json': base.server()}, self.fault(404)])
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--wait'])
+        self.assertIn('could not be found', str(e))
+        self.sleeps.assert_not_called()

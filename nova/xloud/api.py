@@ -20,8 +20,12 @@ host being down or not serving live adjust (409), and placement being
 unreachable (503). Then the adjust is marked in flight (task_state and a
 token), growth is claimed in placement (409 if the host is full), the
 instance action is recorded and the compute host is cast to. If anything
-after the mark fails, the claim and the mark are undone and the action is
-finished with a failed event.
+after the mark fails before the cast could have sent anything, the mark and
+the claim are undone (only while the adjust is still this request's) and
+the action is finished with a failed event. A cast that fails after the
+broker may have taken the message undoes nothing: the adjust stays in
+flight, and its compute host ends it, or, if the message was lost, the
+resolver does, from what the hypervisor says.
 """
 
 from keystoneauth1 import exceptions as ks_exc
@@ -209,18 +213,45 @@ class API:
             recorded = True
             self.rpcapi.xloud_adjust(context, instance, vcpus, memory_mb,
                                      persist)
-        except messaging.MessagingException as e:
+        except messaging.InvalidTarget as e:
+            # refused before anything was sent
             LOG.warning('Cannot send the adjust to the compute host: %s', e,
                         instance=instance)
             self._undo(context, instance, before, node.uuid, e)
             raise XloudComputeUnreachable(uuid=instance.uuid)
+        except messaging.MessagingException as e:
+            # The broker may have taken the message all the same (a publish
+            # retried during a failover): the compute may be applying it.
+            # Undo nothing; the adjust ends as its compute says, or, if the
+            # message was lost, as the resolver reads the hypervisor.
+            LOG.warning('The adjust may not have reached the compute host: '
+                        '%s; it stays in flight until its host applies it '
+                        'or resolves it', e, instance=instance)
         except Exception as e:
             with excutils.save_and_reraise_exception():
                 self._undo(context, instance, before, node.uuid,
                            e if recorded else None)
 
     def _undo(self, context, instance, before, rp_uuid, error):
-        """Roll back a claim and the in-flight mark; fail the action."""
+        """Roll back the in-flight mark and a claim; fail the action.
+
+        Only while the adjust is still this request's: the mark is saved
+        away with the task state it set, and the token is read again first.
+        """
+        token = inflight.token(instance)
+        inflight.end(instance)
+        try:
+            now = objects.Instance.get_by_uuid(
+                context, instance.uuid, expected_attrs=['system_metadata'])
+            if inflight.token(now) != token:
+                raise exception.UnexpectedTaskStateError(
+                    instance_uuid=instance.uuid, expected=token,
+                    actual=inflight.token(now))
+            instance.save(expected_task_state=[inflight.ADJUSTING])
+        except exception.UnexpectedTaskStateError:
+            LOG.warning('Not undoing the adjust: it is no longer this '
+                        'request\'s', instance=instance)
+            return
         if before:
             try:
                 placement.resize(self.reportclient, context, instance.uuid,
@@ -228,8 +259,6 @@ class API:
             except Exception:
                 LOG.exception('Could not restore the allocation of the '
                               'server to %s', before, instance=instance)
-        inflight.end(instance)
-        instance.save()
         if error is not None:
             try:
                 objects.InstanceActionEvent.event_start(

@@ -26,6 +26,7 @@ from unittest import mock
 
 import ddt
 from keystoneauth1 import exceptions as ks_exc
+import oslo_messaging as messaging
 
 import nova.conf
 from nova import exception
@@ -287,6 +288,67 @@ class RefusedHostTest(FaultTestBase):
                           self._refused(503, self.server, current_vcpus=3))
         self.assertEqual(before, self._state(self.server))
         self.assertIsNone(self._task_state())
+
+
+class AmbiguousCastTest(FaultTestBase):
+    """The cast raises, but the broker may have taken the message."""
+
+    def _cast(self, sent, error):
+        """The adjust's cast: sent (or not), then ``error``."""
+        real = xloud_rpcapi.XloudComputeAPI.xloud_adjust
+        ctxt = self.ctxt
+
+        def cast(api, context, instance, *args, **kwargs):
+            if sent:
+                real(api, context, instance, *args, **kwargs)
+                # a publish retried during a failover: the first one
+                # landed, and the compute has done its work
+                for _ in range(200):
+                    if objects.Instance.get_by_uuid(
+                            ctxt, instance.uuid).task_state is None:
+                        break
+                    time.sleep(0.05)
+            raise error
+        return mock.patch.object(xloud_rpcapi.XloudComputeAPI,
+                                 'xloud_adjust', new=cast)
+
+    def test_delivered_then_failed_undoes_nothing(self):
+        with self._cast(True, messaging.MessageDeliveryFailure('retried')):
+            resp = self._post(self.server, current_vcpus=3,
+                              current_memory_mb=1536)
+        # accepted: it is in flight, and ends as its compute says
+        self.assertEqual(202, resp.status, resp.body)
+        self._wait_for_adjust(self.server)
+        # the size the admin asked for, everywhere
+        self._assert_settled(3, 1536)
+        self.assertEqual((3, 1536), (self._get(self.server)['vcpus'][
+            'next_boot'], self._get(self.server)['memory_mb']['next_boot']))
+
+    def test_not_delivered_is_resolved(self):
+        # the same failure, but the message never left: the adjust stays
+        # in flight until the resolver reads the hypervisor
+        with self._cast(False, messaging.MessageDeliveryFailure('down')):
+            self.assertEqual(202, self._post(
+                self.server, current_vcpus=3, current_memory_mb=1536).status)
+        self.assertEqual(inflight.ADJUSTING, self._task_state())
+        self.assertEqual({'VCPU': 3, 'MEMORY_MB': 1536},
+                         self._allocation(self.server))  # the claim holds
+        instance = self._instance()
+        instance.system_metadata[inflight.SYSMETA_SINCE] = (
+            '2026-01-01T00:00:00')
+        instance.save()
+        self.computes['compute1'].manager._xloud_resolve_lost_adjusts(
+            self.ctxt)
+        self._assert_settled(1, 512)
+        self._assert_interrupted()
+
+    def test_certainly_not_sent_is_undone(self):
+        before = self._state(self.server)
+        with self._cast(False, messaging.InvalidTarget('no', None)):
+            self.assertIn('could not be sent', self._refused(
+                503, self.server, current_vcpus=3))
+        self.assertIsNone(self._task_state())
+        self.assertEqual(before, self._state(self.server))
 
 
 @ddt.ddt

@@ -96,6 +96,14 @@ class _Base(test.NoDBTestCase):
         self.api = xloud_api.API()
         self.api.rpcapi = mock.Mock(spec=rpcapi.XloudComputeAPI)
         self.calls.attach_mock(self.api.rpcapi.xloud_adjust, 'cast')
+        # what a rollback reads back first: the adjust is still this
+        # request's (its token is the request ID)
+        self.reread = self.useFixture(fixtures.MockPatch(
+            'nova.objects.Instance.get_by_uuid',
+            side_effect=lambda *a, **k: objects.Instance(
+                uuid=uuids.instance, task_state=inflight.ADJUSTING,
+                system_metadata={
+                    inflight.SYSMETA_TOKEN: self.context.request_id}))).mock
 
 
 @ddt.ddt
@@ -284,8 +292,27 @@ class AdjustTestCase(_Base):
                       {'VCPU': 2, 'MEMORY_MB': 1024}, rp_uuid=uuids.node),
         ], self.calls.resize.call_args_list)
         self.assertIsNone(instance.task_state)
-        # the task is given back unconditionally
-        self.assertEqual(mock.call(), self.calls.save.call_args)
+        # the task is given back only while it is still this adjust's,
+        # and before the claim is
+        self.assertEqual(
+            mock.call(expected_task_state=[inflight.ADJUSTING]),
+            self.calls.save.call_args)
+        names = [c[0] for c in self.calls.mock_calls
+                 if c[0] in ('save', 'resize')]
+        # the mark, the claim; then the mark away, then the claim
+        self.assertEqual(['save', 'resize', 'save', 'resize'], names)
+
+    def test_rollback_of_an_adjust_no_longer_ours(self):
+        # the compute (or a resolver) ended it meanwhile
+        instance = _instance()
+        self.calls.cast.side_effect = test.TestingException
+        self.reread.side_effect = None
+        self.reread.return_value = objects.Instance(
+            uuid=uuids.instance, task_state=None, system_metadata={})
+        self.assertRaises(test.TestingException, self._adjust, instance,
+                          vcpus=3)
+        self.assertEqual(1, self.calls.resize.call_count)  # the claim only
+        self.calls.event_finish.assert_not_called()
 
     def test_cast_failure_without_growth(self):
         instance = _instance()
@@ -313,9 +340,20 @@ class AdjustTestCase(_Base):
             self.calls.event_finish.call_args.kwargs['exc_tb'])
         self.assertIsNone(inflight.token(instance))
 
-    def test_message_queue_down(self):
+    def test_message_may_have_left(self):
+        # the broker may have taken it (a publish retried in a failover):
+        # nothing is undone; the compute or the resolver ends the adjust
         instance = _instance()
         self.calls.cast.side_effect = messaging.MessageDeliveryFailure('x')
+        self._adjust(instance, vcpus=3)
+        self.assertEqual(1, self.calls.resize.call_count)  # the claim
+        self.assertEqual(inflight.ADJUSTING, instance.task_state)
+        self.assertIsNotNone(inflight.token(instance))
+        self.calls.event_finish.assert_not_called()
+
+    def test_message_certainly_not_sent(self):
+        instance = _instance()
+        self.calls.cast.side_effect = messaging.InvalidTarget('x', None)
         exc = self.assertRaises(xloud_api.XloudComputeUnreachable,
                                 self._adjust, instance, vcpus=3)
         self.assertEqual(503, exc.code)

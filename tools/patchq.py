@@ -158,6 +158,8 @@ def load_pin(root, version=None):
 #: What makes a release of the queue: the pins, and every file of ours
 #: that goes into a package or decides what goes in.
 QUEUE_DIRS = OVERLAY_DIRS + ('patches', OVERRIDES) + tuple(PLUGINS)
+#: and xloud-nova, the in-place patcher, which carries N too
+QUEUE_FILES = ('tools/xloud_nova.py', 'tools/inplace.py')
 _XLOUD_TABLE = re.compile(r'(?ms)^\[xloud\]\n.*?(?=^\[|\Z)')
 
 
@@ -169,7 +171,7 @@ def queue_digest(root):
         h.update(f'pin {pin.name} {pin.version} {pin.sha256}\n'.encode())
     queue = Queue(root, pin=load_pins(root)[0])
     for name in queue.repo_files():
-        if name.split('/', 1)[0] in QUEUE_DIRS:
+        if name.split('/', 1)[0] in QUEUE_DIRS or name in QUEUE_FILES:
             h.update(f'{name} {sha256_of(root / name)}\n'.encode())
     return h.hexdigest()
 
@@ -1193,8 +1195,9 @@ def main(argv=None):
     sub.add_parser(
         'check-version', help='check that xloud N names one queue',
         description='Check that the digest upstream.toml records beside '
-        'xloud N is the queue\'s (the pins, and every file under ' +
-        ', '.join(f'{d}/' for d in QUEUE_DIRS) + '), and that no N '
+        'xloud N is the queue\'s (the pins, every file under ' +
+        ', '.join(f'{d}/' for d in QUEUE_DIRS) + ', and ' +
+        ', '.join(QUEUE_FILES) + '), and that no N '
         'named another queue in the history of upstream.toml.')
     sub.add_parser(
         'bump', help='record the queue as release N + 1',

@@ -24,9 +24,14 @@ patch their site-packages rather than install our wheel:
 every file it touches is byte for byte that release's upstream file (or
 already ours). It backs each original up, writes every file atomically
 (a temporary file beside it, then a rename), adds our entry points to
-Nova's installed metadata and records what it did in a manifest. A crash
-part-way leaves each file either upstream or ours; "apply" or "revert"
-run again finish the job. "revert" gives back upstream byte for byte.
+Nova's installed metadata and records what it did in a manifest. Our new
+modules are written before the upstream files that import them (and
+removed only after those are upstream again), so a crash part-way, or a
+service that starts meanwhile, finds each file either upstream or ours and
+everything ours imports in place; "apply" or "revert" run again finish the
+job. Only one "apply" or "revert" runs on a target at a time; another is
+refused. A file that is a symlink stays one: it is patched, and given
+back, where it points. "revert" gives back upstream byte for byte.
 
 This file is self-contained: it needs Python 3.9+ and nothing else. The
 build ("tools/inplace.py build", run by "make dist") embeds the hashes,
@@ -35,6 +40,8 @@ edits and new files of every supported release as PAYLOAD.
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -273,6 +280,10 @@ class Target:
     def path(self, rel):
         return os.path.join(self.root, *rel.split('/'))
 
+    def real_path(self, rel):
+        """Where a file's content lives: a symlink is written through."""
+        return os.path.realpath(self.path(rel))
+
     def find_metadata(self):
         """(metadata directory, version) of the installed nova."""
         found = []
@@ -365,7 +376,7 @@ class Target:
 
     def leftovers(self):
         """Temporary files a crashed run left in the directories we use."""
-        dirs = {os.path.dirname(self.path(f['path']))
+        dirs = {os.path.dirname(self.real_path(f['path']))
                 for f in self.release['files']}
         dirs |= {self.metadata, self.state}
         found = []
@@ -409,6 +420,26 @@ class Target:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def exclusive(target, doing):
+    """Hold the target for one "apply" or "revert"; refuse a second one.
+
+    The lock is on the site-packages directory itself (flock), so it
+    leaves nothing behind and dies with the process that holds it.
+    """
+    fd = os.open(target.root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Refused(f'will not {doing}: another xloud-nova apply or '
+                          f'revert is running on {target.root}; nothing was '
+                          f'changed. Run it again once that one has ended')
+        yield
+    finally:
+        os.close(fd)
+
+
 def blob(data, digest):
     raw = zlib.decompress(base64.b64decode(data['blobs'][digest]))
     if sha256_bytes(raw) != digest:
@@ -431,7 +462,9 @@ def apply(target, dry_run=False, out=print):
     rel = target.release
     states, ep = target.survey()
     target.refuse_drift(states, ep, 'apply')
-    todo = [f for f in rel['files'] if states[f['path']] != 'patched']
+    # our new modules first: nothing patched may import what is not there
+    todo = sorted((f for f in rel['files'] if states[f['path']] != 'patched'),
+                  key=lambda f: f['upstream'] is not None)
     leftovers = target.leftovers()
     journal = target.load(JOURNAL)
     manifest = target.load(MANIFEST)
@@ -469,7 +502,7 @@ def apply(target, dry_run=False, out=print):
         else:
             target.keep_backup(path, f['path'], f['upstream'])
             data = edit(read(path), f['forward'])
-            like = path
+            path = like = target.real_path(f['path'])
             if sha256_bytes(data) != f['patched']:
                 raise Refused(f'{f["path"]}: the embedded edits do not give '
                               f'the patched file; this xloud-nova is broken')
@@ -544,7 +577,10 @@ def revert(target, dry_run=False, out=print):
     rel = target.release
     states, ep = target.survey()
     target.refuse_drift(states, ep, 'revert')
-    todo = [f for f in rel['files'] if states[f['path']] == 'patched']
+    # the upstream files first: our new modules go only once nothing
+    # imports them
+    todo = sorted((f for f in rel['files'] if states[f['path']] == 'patched'),
+                  key=lambda f: f['upstream'] is None)
     leftovers = target.leftovers()
     if not todo and ep == 'upstream' and not os.path.exists(target.state) \
             and not leftovers:
@@ -589,7 +625,8 @@ def revert(target, dry_run=False, out=print):
             data = edit(read(path), f['reverse'])
         if sha256_bytes(data) != f['upstream']:
             raise Refused(f'{f["path"]}: cannot rebuild upstream\'s file')
-        atomic_write(path, data, like=path)
+        real = target.real_path(f['path'])
+        atomic_write(real, data, like=real)
     if ep != 'upstream':
         epf = target.entry_points_file
         with open(epf, encoding='utf-8') as f:
@@ -672,11 +709,12 @@ def main(argv=None, out=print):
                     f'({data["releases"][version]["series"]})')
             return 0
         target = Target(args.target, getattr(args, 'backup_dir', None))
-        if args.command == 'apply':
-            return apply(target, args.dry_run, out=out)
         if args.command == 'status':
             return status(target, out=out)
-        return revert(target, args.dry_run, out=out)
+        with exclusive(target, args.command):
+            if args.command == 'apply':
+                return apply(target, args.dry_run, out=out)
+            return revert(target, args.dry_run, out=out)
     except Refused as e:
         print(f'xloud-nova: {e}', file=sys.stderr)
         return 2

@@ -368,13 +368,14 @@ class TestVersion(QueueTestCase):
         self.main('bump')
         for rel in ('nova/xloud.py', 'patches/setup.cfg.patch',
                     'overrides/1.0.0/setup.cfg.patch',
-                    'xloud-osc/xloud_osc/v1.py', 'doc/source/x.rst'):
+                    'xloud-osc/xloud_osc/v1.py', 'doc/source/x.rst',
+                    'tools/xloud_nova.py'):
             self.write(rel, 'changed\n')
             rc, _out, err = self.main('check-version')
             self.assertEqual(1, rc, rel)
             self.main('bump')
             self.assertEqual(0, self.main('check-version')[0], rel)
-        self.assertEqual('1.0.0+xloud.13', patchq.load_pin(
+        self.assertEqual('1.0.0+xloud.14', patchq.load_pin(
             self.root).local_version)
 
     def test_what_is_not_packaged_needs_none(self):

@@ -402,6 +402,143 @@ class InterruptedTest(FakeSiteTest):
                         self.assertEqual(self.fresh, snapshot(self.site))
 
 
+class OrderLockLinkTest(FakeSiteTest):
+    """New modules before what imports them; one run at a time; links."""
+
+    def steps(self, command):
+        """The files ``command`` changes, in order: (what, path)."""
+        real_write, real_unlink = xloud_nova.atomic_write, os.unlink
+        steps = []
+
+        def write(path, data, like=None):
+            steps.append(('write', os.path.relpath(path, self.site)))
+            return real_write(path, data, like)
+
+        def unlink(path, *args, **kwargs):
+            if os.path.basename(path).endswith('.py'):
+                steps.append(('remove', os.path.relpath(path, self.site)))
+            return real_unlink(path, *args, **kwargs)
+        with mock.patch.object(xloud_nova, 'atomic_write', write), \
+                mock.patch.object(xloud_nova.os, 'unlink', unlink):
+            self.assertEqual(0, self.run_cmd(command)[0])
+        return [(what, path) for what, path in steps
+                if path.startswith('nova/')]
+
+    def test_new_modules_first(self):
+        new = set(NEW)
+        steps = self.steps('apply')
+        first = [path in new for _what, path in steps]
+        # every new module is written before any upstream file changes
+        self.assertEqual(sorted(first, reverse=True), first)
+        self.assertEqual(new, {p for p, is_new in zip(
+            [p for _w, p in steps], first) if is_new})
+        steps = self.steps('revert')
+        last = [path in new for _what, path in steps]
+        # and removed only once every upstream file is upstream's again
+        self.assertEqual(sorted(last), last)
+        self.assertEqual({('remove', p) for p in new},
+                         {s for s, is_new in zip(steps, last) if is_new})
+
+    def test_one_run_at_a_time(self):
+        self.applied()
+        before = snapshot(self.site)
+        fd = os.open(self.site, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        xloud_nova.fcntl.flock(fd, xloud_nova.fcntl.LOCK_EX)
+        for command in ('revert', 'apply'):
+            rc, _out, err = self.run_cmd(command)
+            self.assertEqual(2, rc)
+            self.assertIn(f'will not {command}: another xloud-nova apply or '
+                          f'revert is running', err)
+            self.assertEqual(before, snapshot(self.site))
+        # status reads, and is not held back
+        self.assert_status('patched with xloud 7')
+        xloud_nova.fcntl.flock(fd, xloud_nova.fcntl.LOCK_UN)
+        self.assertEqual(0, self.run_cmd('revert')[0])
+        self.assertEqual(self.fresh, snapshot(self.site))
+
+    def test_symlinks_stay_symlinks(self):
+        # a deployment that links a module from elsewhere
+        elsewhere = self.site.parent / 'elsewhere'
+        elsewhere.mkdir()
+        real = elsewhere / 'a.py'
+        link = self.site / 'nova' / 'a.py'
+        shutil.move(str(link), str(real))
+        link.symlink_to(real)
+        fresh = snapshot(self.site)
+        self.applied()
+        self.assertTrue(link.is_symlink())
+        self.assertEqual(PATCHED, real.read_bytes())
+        self.assertEqual([], glob.glob(str(elsewhere / '.xloud-tmp-*')))
+        self.assert_status('patched with xloud 7')
+        self.assertEqual(0, self.run_cmd('revert')[0])
+        self.assertTrue(link.is_symlink())
+        self.assertEqual(str(real), os.readlink(link))
+        self.assertEqual(UPSTREAM, real.read_bytes())
+        self.assertEqual(fresh, snapshot(self.site))
+
+
+class InterruptedRevertTest(InterruptedTest):
+    """A kill at each step of revert; then revert or apply again."""
+
+    def crash_revert_at(self, n):
+        real_write, real_unlink = xloud_nova.atomic_write, os.unlink
+        calls = []
+
+        def step():
+            calls.append(1)
+            if len(calls) == n:
+                raise Crash()
+
+        def write(path, data, like=None):
+            step()
+            return real_write(path, data, like)
+
+        def unlink(path, *args, **kwargs):
+            if str(path).startswith(str(self.site / 'nova')):
+                step()
+            return real_unlink(path, *args, **kwargs)
+        with mock.patch.object(xloud_nova, 'atomic_write', write), \
+                mock.patch.object(xloud_nova.os, 'unlink', unlink):
+            try:
+                self.run_cmd('revert')
+            except Crash:
+                return True
+        return False
+
+    def test_crash_then_apply_or_revert(self):
+        patched = self.applied()
+        n = 1
+        while True:
+            for then in ('revert', 'apply'):
+                with self.subTest(crash_at=n, then=then):
+                    self.reset()
+                    self.applied()
+                    crashed = self.crash_revert_at(n)
+                    if not crashed:
+                        self.assertEqual(self.fresh, snapshot(self.site))
+                        break
+                    if n == 1:  # killed before its journal was written
+                        self.assert_status('patched with xloud 7')
+                    else:
+                        rc, out = self.assert_status('partial')
+                        self.assertIn('interrupted "revert"', out)
+                    rc, out, err = self.run_cmd(then)
+                    self.assertEqual(0, rc, out + err)
+                    if then == 'apply':
+                        self.assert_status('patched with xloud 7')
+                        self.assertEqual(patched, {
+                            k: v for k, v in snapshot(self.site).items()
+                            if not k.startswith('.xloud-nova/')})
+                        self.assertEqual(0, self.run_cmd('revert')[0])
+                    self.assertEqual(self.fresh, snapshot(self.site))
+            else:
+                n += 1
+                continue
+            break
+        self.assertGreater(n, 4)  # it crashed at every step before the end
+
+
 class EntryPointsTest(unittest.TestCase):
 
     def test_round_trip(self):

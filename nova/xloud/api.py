@@ -16,10 +16,11 @@
 
 Every check runs, and every refusal happens, before anything changes:
 the envelope (400), the lock, the state, another task in flight, the
-host being down or not serving live adjust (409), and placement being
-unreachable (503). Then the adjust is marked in flight (task_state and a
-token), growth is claimed in placement (409 if the host is full), the
-instance action is recorded and the compute host is cast to. If anything
+host being down or not serving live adjust (409), placement being
+unreachable (503), and growth past the project's quota (403). Then the
+adjust is marked in flight (task_state and a token), growth is claimed
+in placement (409 if the host is full), the instance action is recorded
+and the compute host is cast to. If anything
 after the mark fails before the cast could have sent anything, the mark and
 the claim are undone (only while the adjust is still this request's) and
 the action is finished with a failed event. A cast that fails after the
@@ -41,6 +42,7 @@ from nova.scheduler.client import report
 from nova import servicegroup
 from nova.xloud import inflight
 from nova.xloud import placement
+from nova.xloud import quota
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -178,6 +180,11 @@ class API:
             raise XloudPlacementUnavailable(uuid=instance.uuid)
         if not allocations:
             raise XloudHostCannotAdjust(uuid=instance.uuid)
+        live = sizing.live(instance)
+        quota.check_growth(context, instance, {
+            'VCPU': 0 if vcpus is None else vcpus - live['vcpus'],
+            'MEMORY_MB': (0 if memory_mb is None
+                          else memory_mb - live['memory_mb'])})
 
         # Two racing adjusts: only one gets past this.
         inflight.begin(context, instance)

@@ -26,6 +26,7 @@ from nova.i18n import _
 from nova.policies import xloud_adjust as xa_policies
 from nova.xloud import api as xloud_api
 from nova.xloud import placement
+from nova.xloud import quota
 from nova.xloud import releases
 from nova.xloud import sizing
 
@@ -55,7 +56,7 @@ class XloudAdjustController(wsgi.Controller):
             raise exc.HTTPServiceUnavailable(explanation=e.format_message())
 
     @wsgi.response(202)
-    @wsgi.expected_errors((400, 404, 409, 503))
+    @wsgi.expected_errors((400, 403, 404, 409, 503))
     @validation.schema(schema.adjust)
     @validation.response_body_schema(schema.adjust_response)
     def adjust(self, req, id, body):
@@ -81,6 +82,8 @@ class XloudAdjustController(wsgi.Controller):
                 persist=body.get('persist', True))
         except sizing.XloudEnvelopeInvalid as e:
             raise exc.HTTPBadRequest(explanation=e.format_message())
+        except quota.XloudOverQuota as e:
+            raise exc.HTTPForbidden(explanation=e.format_message())
         except exception.InstanceIsLocked as e:
             raise exc.HTTPConflict(explanation=e.format_message())
         except exception.InstanceInvalidState as e:

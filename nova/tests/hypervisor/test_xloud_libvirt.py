@@ -509,6 +509,19 @@ class MemoryLimitTest(base.RealLibvirtTestCase):
                          self.driver.xloud_adjust(grown, 1, 512, False))
         self.assertEqual((512 + old + 256) * MiB, self.hard_limit(grown))
         self.assertEqual(512, self.driver.xloud_sizes(grown)['memory_mb'])
+        # recorded with the live limit, in the live domain; the definition
+        # keeps its own limit, and its own record
+        self.assertEqual(str(old + 256), self.recorded_overhead(grown))
+        self.assertEqual(str(old), self.recorded_overhead(grown,
+                                                          inactive=True))
+        self.assertEqual(str(old), self.recorded_overhead(booted))
+
+    def recorded_overhead(self, instance, inactive=False):
+        """The overhead the domain's metadata says its limit has."""
+        flags = base.libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        doc = etree.fromstring(self.domain(instance).XMLDesc(flags))
+        return doc.find('./metadata/{%s}limit' % xloud.METADATA_NS).get(
+            'overhead_mib')
 
     def test_adjust_moves_the_limit(self):
         instance = self.instance()

@@ -200,12 +200,15 @@ def _set_limit(guest, instance, memory_mb, live=False, persistent=False):
     libvirt = libvirt_guest.libvirt
     flags = persistent and libvirt.VIR_DOMAIN_AFFECT_CONFIG or 0
     flags |= live and libvirt.VIR_DOMAIN_AFFECT_LIVE or 0
-    metadata = LimitMetadata(overhead_mb=CONF.xloud.memory_overhead_mb)
     try:
-        # as Guest.set_metadata() does for Nova's own namespace
-        guest._domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-                                  metadata.to_xml(), METADATA_PREFIX,
-                                  METADATA_NS, flags=flags)
+        # The element without a namespace of its own: libvirt puts it in
+        # METADATA_NS under METADATA_PREFIX, and refuses an element that
+        # declares that prefix already ("failed to create a new XML
+        # namespace").
+        guest._domain.setMetadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+            '<limit overhead_mib="%d"/>' % CONF.xloud.memory_overhead_mb,
+            METADATA_PREFIX, METADATA_NS, flags=flags)
     except libvirt.libvirtError as e:
         LOG.warning('Cannot record the memory overhead in the domain: %s',
                     e, instance=instance)

@@ -20,13 +20,13 @@ host being down or not serving live adjust (409), placement being
 unreachable (503), and growth past the project's quota (403). Then the
 adjust is marked in flight (task_state and a token), growth is claimed
 in placement (409 if the host is full), the instance action is recorded
-and the compute host is cast to. If anything
-after the mark fails before the cast could have sent anything, the mark and
-the claim are undone (only while the adjust is still this request's) and
-the action is finished with a failed event. A cast that fails after the
-broker may have taken the message undoes nothing: the adjust stays in
-flight, and its compute host ends it, or, if the message was lost, the
-resolver does, from what the hypervisor says.
+and the compute host is cast to. If anything after the mark fails before
+the cast could have sent anything, the mark and the claim are undone (only
+while the adjust is still this request's) and the action is finished with
+a failed event. A cast that fails after the broker may have taken the
+message undoes nothing: the adjust stays in flight, and its compute host
+ends it, or, if the message was lost, the resolver does, from what the
+hypervisor says.
 """
 
 from keystoneauth1 import exceptions as ks_exc
@@ -60,6 +60,7 @@ PLACEMENT_ERRORS = (ks_exc.ClientException,
                     exception.PlacementAPIConnectFailure,
                     exception.ConsumerAllocationRetrievalFailed,
                     exception.ResourceProviderTraitRetrievalFailed,
+                    exception.UsagesRetrievalFailed,
                     exception.AllocationUpdateFailed)
 
 
@@ -181,10 +182,15 @@ class API:
         if not allocations:
             raise XloudHostCannotAdjust(uuid=instance.uuid)
         live = sizing.live(instance)
-        quota.check_growth(context, instance, {
-            'VCPU': 0 if vcpus is None else vcpus - live['vcpus'],
-            'MEMORY_MB': (0 if memory_mb is None
-                          else memory_mb - live['memory_mb'])})
+        try:
+            quota.check_growth(context, instance, {
+                'VCPU': 0 if vcpus is None else vcpus - live['vcpus'],
+                'MEMORY_MB': (0 if memory_mb is None
+                              else memory_mb - live['memory_mb'])})
+        except PLACEMENT_ERRORS as e:
+            LOG.warning('Cannot read the usage of the project: %s', e,
+                        instance=instance)
+            raise XloudPlacementUnavailable(uuid=instance.uuid)
 
         # Two racing adjusts: only one gets past this.
         inflight.begin(context, instance)
@@ -246,16 +252,18 @@ class API:
         away with the task state it set, and the token is read again first.
         """
         token = inflight.token(instance)
+        now = objects.Instance.get_by_uuid(
+            context, instance.uuid, expected_attrs=['system_metadata'])
         inflight.end(instance)
         try:
-            now = objects.Instance.get_by_uuid(
-                context, instance.uuid, expected_attrs=['system_metadata'])
-            if inflight.token(now) != token:
-                raise exception.UnexpectedTaskStateError(
-                    instance_uuid=instance.uuid, expected=token,
-                    actual=inflight.token(now))
-            instance.save(expected_task_state=[inflight.ADJUSTING])
+            if inflight.token(now) == token:
+                instance.save(expected_task_state=[inflight.ADJUSTING])
+                ours = True
+            else:
+                ours = False
         except exception.UnexpectedTaskStateError:
+            ours = False
+        if not ours:
             LOG.warning('Not undoing the adjust: it is no longer this '
                         'request\'s', instance=instance)
             return

@@ -17,9 +17,13 @@
 The server's flavor: 1 to 4 vCPUs, 512 to 2048 MiB; it boots at 1 / 512.
 """
 
+from unittest import mock
+
 from oslo_limit import fixture as limit_fixture
 
+from nova.scheduler.client import report
 from nova.tests.functional.libvirt import test_xloud_faults
+from nova.tests.unit import fake_requests
 
 
 class _QuotaTest(test_xloud_faults.FaultTestBase):
@@ -51,6 +55,21 @@ class PlacementCountingTest(_QuotaTest):
     def test_growth_within_the_quota(self):
         self._adjust(self.server, current_vcpus=2, current_memory_mb=1024)
         self._assert_settled(2, 1024)
+
+    def test_usage_unreadable(self):
+        # placement cannot say what the project uses: 503, nothing changed
+        real = report.SchedulerReportClient.get
+
+        def get(client, url, *args, **kwargs):
+            if url.startswith('/usages'):
+                return fake_requests.FakeResponse(503, content='{}')
+            return real(client, url, *args, **kwargs)
+        before = self._state(self.server)
+        with mock.patch.object(report.SchedulerReportClient, 'get', new=get):
+            self.assertIn('placement service is unavailable',
+                          self._refused(503, self.server, current_vcpus=2))
+        self.assertIsNone(self._task_state())
+        self.assertEqual(before, self._state(self.server))
 
     def test_growth_past_the_quota(self):
         self._refused_over('cores', current_vcpus=3)

@@ -538,7 +538,10 @@ class Runner:
             print('   timings (seconds):')
             for line in timings.read_text().splitlines():
                 t = json.loads(line)
-                print(f'   {t["seconds"]:8.3f}  {t["name"]}')
+                extra = {k: v for k, v in t.items()
+                         if k not in ('test', 'name', 'seconds')}
+                print(f'   {t["seconds"]:8.3f}  {t["name"]}'
+                      + (f'  {json.dumps(extra)}' if extra else ''))
         self.stage('hypervisor', counts or Counts(failed=1),
                    time.monotonic() - start)
 

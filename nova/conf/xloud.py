@@ -74,6 +74,29 @@ Related options:
 
 * ``adjust_timeout``
 """),
+    cfg.IntOpt('agent_timeout',
+               default=10,
+               min=1,
+               help="""
+Seconds nova-compute waits for a guest agent to answer.
+
+A vCPU shrink of a server whose image sets ``hw_qemu_guest_agent=yes`` asks
+the guest's qemu-guest-agent to take the vCPUs offline before libvirt
+unplugs them, and a later grow asks it to bring them back online. The guest
+agent runs inside the guest, so its owner can stop it or make it hang.
+libvirt waits forever for an agent's answer unless told otherwise, and the
+adjust holds the server's lock while it waits: the server could not be
+deleted, and its adjust would never end. Each agent call of an adjust
+therefore waits at most this long. A shrink whose agent does not answer in
+time fails: the server keeps the vCPUs it has, its allocation still
+matches them, and the instance action's fault says the agent did not
+answer.
+
+Possible values:
+
+* Any integer of 1 or more (seconds). A healthy agent takes vCPUs offline
+  in well under a second.
+"""),
     cfg.IntOpt('memory_overhead_mb',
                default=256,
                min=0,

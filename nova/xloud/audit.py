@@ -26,6 +26,8 @@ The audit never writes an allocation itself: what it read may be stale
 by the time it acts.
 """
 
+import oslo_messaging as messaging
+
 from nova.cmd import common as cmd_common
 import nova.conf
 from nova import context as nova_context
@@ -180,6 +182,16 @@ class Audit:
                   'resolves the adjust when it starts'))
         try:
             sizes = self.rpcapi.xloud_resolve(cctxt, instance)
+        except messaging.RemoteError as e:
+            self.unfixed += 1
+            if e.exc_type == 'XloudServerBusy':
+                # its adjust (or another operation) is still running: the
+                # host answered at once rather than wait for it
+                return self._report(
+                    'stuck', instance, what,
+                    _('skipped: it is busy; run the audit again'))
+            return self._report('stuck', instance, what,
+                                _('could not fix: %s') % e.value)
         except Exception as e:
             self.unfixed += 1
             return self._report('stuck', instance, what,

@@ -20,8 +20,10 @@ resolves at start-up every adjust its host had in flight
 ones periodically (:func:`resolve_lost`).
 """
 
+import collections
 import sys
 
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import excutils
@@ -50,16 +52,36 @@ RECORDABLE = (vm_states.ACTIVE, vm_states.STOPPED, vm_states.PAUSED,
 #: The compute's event of the xloud-adjust instance action.
 EVENT = 'compute_xloud_adjust'
 #: The tokens of the adjusts this nova-compute has received and not yet
-#: finished. The only thing that can stop an adjust not in here from
-#: arriving is a lost message: resolve_lost() resolves those after
-#: [xloud] adjust_timeout, and leaves these alone however long they take.
-_RECEIVED = set()
+#: finished, with how many of their messages are being handled (a message
+#: the broker delivers twice must not end the first one's claim). The only
+#: thing that can stop an adjust not in here from arriving is a lost
+#: message: resolve_lost() resolves those after [xloud] adjust_timeout, and
+#: leaves these alone however long they take.
+_RECEIVED = collections.Counter()
 
 
 class XloudAdjustInterrupted(exception.NovaException):
     msg_fmt = _("The adjust was interrupted (%(why)s) and was resolved "
                 "from the hypervisor: the server runs with %(vcpus)s vCPUs "
                 "and %(memory_mb)s MiB.")
+
+
+class XloudServerBusy(exception.NovaException):
+    msg_fmt = _("Server %(uuid)s is busy: an adjust or another operation "
+                "holds it. Try again once it has ended.")
+
+
+def _unless_busy(instance, func):
+    """Run ``func`` under the server's lock, or raise XloudServerBusy.
+
+    For the resolver, the audit and the periodic task: they never wait for
+    the lock, so a server whose adjust or other operation is slow (a
+    guest that does not answer, say) holds up nothing but itself.
+    """
+    try:
+        return utils.synchronized(instance.uuid, blocking=False)(func)()
+    except lockutils.AcquireLockFailedException:
+        raise XloudServerBusy(uuid=instance.uuid)
 
 
 class XloudComputeEndpoint:
@@ -86,12 +108,14 @@ class XloudComputeEndpoint:
         # The token the API recorded when it began this adjust, as the
         # message carries it.
         token = inflight.token(instance)
-        _RECEIVED.add(token)
+        _RECEIVED[token] += 1
         try:
             self._locked_adjust(context, instance, token, vcpus, memory_mb,
                                 persist)
         finally:
-            _RECEIVED.discard(token)
+            _RECEIVED[token] -= 1
+            if _RECEIVED[token] <= 0:
+                del _RECEIVED[token]
 
     def _locked_adjust(self, context, instance, token, vcpus, memory_mb,
                        persist):
@@ -124,13 +148,15 @@ class XloudComputeEndpoint:
                             context, instance, e, sys.exc_info())
         do_adjust()
 
+    @messaging.expected_exceptions(XloudServerBusy)
     def xloud_resolve(self, context, instance, token):
         """Resolve the adjust in flight now (nova-manage xloud audit --fix).
 
         :returns: the sizes the server runs at afterwards, or None when
             the adjust ``token`` names is no longer in flight
+        :raises: XloudServerBusy, at once, when the adjust (or another
+            operation on the server) is still running
         """
-        @utils.synchronized(instance.uuid)
         def do_resolve():
             instance.refresh()
             if not inflight.still_in_flight(instance, token):
@@ -138,7 +164,7 @@ class XloudComputeEndpoint:
             resolve(self.manager, context, instance,
                     _('nova-manage xloud audit --fix resolved it'))
             return sizing.live(instance)
-        return do_resolve()
+        return _unless_busy(instance, do_resolve)
 
     def xloud_heal(self, context, instance, record):
         """Make the allocation what the guest has (nova-manage xloud audit).
@@ -151,7 +177,6 @@ class XloudComputeEndpoint:
 
         :returns: ('healed', sizes), ('busy', None) or ('changed', None)
         """
-        @utils.synchronized(instance.uuid)
         def do_heal():
             instance.refresh()
             if instance.task_state is not None:
@@ -170,7 +195,10 @@ class XloudComputeEndpoint:
                 sizing.record(instance, sizes, persist=False)
                 instance.save(expected_task_state=[None])
             return 'healed', sizes
-        return do_heal()
+        try:
+            return _unless_busy(instance, do_heal)
+        except XloudServerBusy:
+            return 'busy', None
 
     def _adjust(self, context, instance, vcpus, memory_mb, persist):
         before = sizing.live(instance)
@@ -263,15 +291,19 @@ def resolve(manager, context, instance, why):
 
 
 def _resolve_safely(manager, context, instance, why):
-    @utils.synchronized(instance.uuid)
+    token = inflight.token(instance)
+
     def do_resolve():
-        token = inflight.token(instance)
         instance.refresh()
         if not inflight.still_in_flight(instance, token):
             return  # finished meanwhile (or another adjust began)
         resolve(manager, context, instance, why)
     try:
-        do_resolve()
+        _unless_busy(instance, do_resolve)
+    except XloudServerBusy:
+        # an operation holds the server now; the next look tries again
+        LOG.info('Not resolving the adjust in flight yet: the server is '
+                 'busy', instance=instance)
     except Exception:
         LOG.exception('Could not resolve the adjust in flight',
                       instance=instance)

@@ -25,16 +25,24 @@ from unittest import mock
 
 import fixtures
 from lxml import etree
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+import oslo_messaging as messaging
 from oslo_utils import units
 
+from nova.compute import utils as compute_utils
 import nova.conf
+from nova.network import model as network_model
+from nova import objects
 from nova.tests.hypervisor import base
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import xloud
+from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
 from nova.xloud import sizing
 
 CONF = nova.conf.CONF
+LOG = logging.getLogger(__name__)
 MiB = units.Ki  # libvirt counts memory in KiB
 
 
@@ -333,6 +341,160 @@ class VcpuShrinkTest(base.RealLibvirtTestCase):
                                   plain.setVcpusFlags, 1,
                                   base.libvirt.VIR_DOMAIN_AFFECT_LIVE)
         self.assertIn(self.REFUSED, str(error))
+
+
+class FrozenAgentTest(base.RealLibvirtTestCase):
+    """A guest agent that never answers cannot wedge nova-compute.
+
+    The guest's qemu-guest-agent is stopped (SIGSTOP) inside the guest: it
+    keeps its port open and answers nothing, not even guest-sync.
+    """
+
+    AGENT_TIMEOUT = 3
+    #: What a failed shrink may take beyond the agent timeout: reading the
+    #: domain, the allocation and the record (all local here).
+    SLACK = 3
+    PERIODIC_SPACING = 0.5
+
+    def setUp(self):
+        super().setUp()
+        self.conf.config(group='xloud', agent_timeout=self.AGENT_TIMEOUT)
+        self.with_agent()
+        self.instance_ = self.instance()
+        self.boot(self.instance_)
+        self.assertEqual(1, self.wait_for_agent(self.instance_))
+        self.endpoint, self.manager = self.compute_endpoint()
+        # what the compute manager would read from and write to the
+        # database around an adjust: the server as it is, its instance
+        # action and its faults
+        self.useFixture(fixtures.MockPatchObject(objects.Instance,
+                                                 'refresh'))
+        self.useFixture(fixtures.MockPatchObject(compute_utils,
+                                                 'EventReporter'))
+        self.faults = []
+        self.useFixture(fixtures.MockPatchObject(
+            compute_utils, 'add_instance_fault_from_exc',
+            side_effect=lambda ctxt, inst, exc, *a, **kw:
+                self.faults.append(exc)))
+        # this host's servers with an adjust in flight, for the periodic
+        # task
+        self.useFixture(fixtures.MockPatchObject(
+            objects.InstanceList, 'get_by_filters',
+            side_effect=lambda *a, **kw: (
+                [self.instance_] if self.instance_.task_state ==
+                inflight.ADJUSTING else [])))
+        self.cast(3)
+        self.wait_for(self.instance_, lambda s: s['cpus'] == 3)
+        self.wait_for_agent(self.instance_)
+        # (qemu-ga writes no pid file unless it daemonizes)
+        run = self.run_in_guest(self.instance_,
+                                'kill -STOP $(pidof qemu-ga)')
+        deadline = time.monotonic() + self.TIMEOUT
+        while self.guest_output(self.instance_, run)[1] is None:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        output, rc = self.guest_output(self.instance_, run)
+        self.assertEqual(0, rc, output)
+
+    def cast(self, vcpus):
+        """The adjust message as nova-compute receives it.
+
+        :returns: the exception it raised, or None
+        """
+        ctxt = self.context.elevated()
+        ctxt.request_id = f'req-{vcpus}-{time.monotonic()}'
+        inflight.begin(ctxt, self.instance_)
+        try:
+            self.endpoint.xloud_adjust(ctxt, self.instance_, vcpus,
+                                       None, False)
+        except Exception as e:
+            return e
+        return None
+
+    def periodic_tasks(self, stop, ran):
+        """The compute's periodic loop, as far as it touches this server.
+
+        Each pass runs the lost-adjust task, then reads the guest's power
+        state as _sync_power_states does; each pass is logged, and
+        recorded as (its start, the lost-adjust task's time, its time).
+        """
+        while not stop.is_set():
+            start = time.monotonic()
+            xloud_compute.resolve_lost(self.manager, self.context)
+            lost = time.monotonic() - start
+            state = self.driver.get_info(self.instance_).state
+            took = time.monotonic() - start
+            LOG.info('periodic tasks ran in %.3f s: _xloud_resolve_lost in '
+                     '%.3f s, power state %s', took, lost, state)
+            ran.append((start, lost, took))
+            stop.wait(self.PERIODIC_SPACING)
+
+    def test_frozen_agent_fails_the_shrink_in_bounded_time(self):
+        self.useFixture(fixtures.FakeLogger(level=logging.INFO))
+        stop, ran = threading.Event(), []
+        loop = threading.Thread(target=self.periodic_tasks,
+                                args=(stop, ran))
+        loop.start()
+        self.addCleanup(loop.join, self.TIMEOUT)
+        self.addCleanup(stop.set)
+
+        start = time.monotonic()
+        error = self.cast(1)
+        took = time.monotonic() - start
+        during = [p for p in ran if start <= p[0] <= start + took]
+        self.timing('frozen agent: the shrink failed', took,
+                    periodic_passes=[[round(n, 3) for n in
+                                      (s - start, lost, t)]
+                                     for s, lost, t in during])
+
+        self.assertGreaterEqual(took, self.AGENT_TIMEOUT - 0.5)
+        self.assertLess(took, self.AGENT_TIMEOUT + self.SLACK)
+        self.assertIsInstance(error, sizing.XloudAdjustFailed)
+        self.assertEqual([error], self.faults)
+        self.assertIn(f'did not answer within {self.AGENT_TIMEOUT} s',
+                      str(error))
+        # the server keeps what it runs at, and is allocated that
+        self.assertEqual(3, self.domain(self.instance_).vcpusFlags(
+            base.libvirt.VIR_DOMAIN_AFFECT_LIVE))
+        self.assertEqual(3, self.driver.xloud_sizes(self.instance_)['vcpus'])
+        self.assertEqual(3, sizing.live(self.instance_)['vcpus'])
+        self.assertEqual(3, self.allocated(self.manager)['VCPU'])
+        self.assertIsNone(self.instance_.task_state)
+        # The periodic tasks ran on throughout: the lost-adjust task never
+        # waits for the server. (libvirt itself can make a lookup of the
+        # domain wait while the agent call waits for guest-sync; seen up
+        # to 2 s here, never past the agent timeout.)
+        self.assertGreaterEqual(len(during), 2)
+        self.assertLess(max(lost for _s, lost, _t in during), 0.5)
+        self.assertLess(max(t for _s, _l, t in during), self.AGENT_TIMEOUT)
+
+    def test_delete_while_the_agent_hangs(self):
+        shrink = threading.Thread(target=self.cast, args=(1,))
+        start = time.monotonic()
+        shrink.start()
+        # (a shrink that never ends is the failure this test looks for:
+        # the domain's removal, the last cleanup, ends it)
+        self.addCleanup(shrink.join, self.TIMEOUT)
+        time.sleep(0.5)  # the shrink holds the server, waiting on the agent
+        deleted = time.monotonic()
+        # the audit's resolve does not wait for the server
+        self.assertRaises(messaging.ExpectedException,
+                          self.endpoint.xloud_resolve, self.context,
+                          self.instance_, inflight.token(self.instance_))
+        self.assertLess(time.monotonic() - deleted, 0.5)
+        # as the compute manager's terminate_instance, under the lock
+        with lockutils.lock(self.instance_.uuid):
+            self.driver.destroy(self.context, self.instance_,
+                                network_model.NetworkInfo(),
+                                destroy_disks=True)
+        done = time.monotonic()
+        shrink.join(self.TIMEOUT)
+        self.assertFalse(shrink.is_alive(), 'the shrink never ended')
+        self.timing('frozen agent: a delete issued during the shrink',
+                    done - deleted, shrink_began=round(deleted - start, 3))
+        self.assertLess(done - start, self.AGENT_TIMEOUT + self.SLACK)
+        self.assertRaises(base.libvirt.libvirtError, self.domain,
+                          self.instance_)
 
 
 class MemoryLimitTest(base.RealLibvirtTestCase):

@@ -70,6 +70,9 @@ BALLOON_POLL = 0.5
 CPU_PERIOD = 100000
 #: The virtio-serial port of Nova's guest agent channel.
 AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+#: libvirt's VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_DEFAULT: the agent timeout
+#: every other agent call of the domain expects.
+AGENT_TIMEOUT_DEFAULT = -1
 
 #: The namespace of the domain metadata this module writes.
 METADATA_NS = 'urn:x-xloud:libvirt:nova:1.0'
@@ -83,6 +86,16 @@ SUPPORTED_VIRT_TYPES = ('kvm', 'qemu')
 class XloudGuestUnsupported(exception.NovaException):
     msg_fmt = _("Cannot boot instance %(uuid)s at its flavor's minimum "
                 "size: %(reason)s")
+
+
+class XloudAgentUnresponsive(Exception):
+    """The guest agent did not answer within [xloud] agent_timeout."""
+
+    def __init__(self, error):
+        super().__init__(
+            _('the guest agent did not answer within %(timeout)d s '
+              '(%(error)s); the guest keeps its vCPUs') %
+            {'timeout': CONF.xloud.agent_timeout, 'error': error})
 
 
 def _balloon(guest):
@@ -332,15 +345,18 @@ def _plugged(guest, running):
     """What libvirt has of a guest, live or (stopped) defined.
 
     :returns: (its vCPUs, its CPU cap or None, whether it has a guest
-        agent channel, its config)
+        agent channel the guest may be listening on, its config)
     """
     xml = guest.get_xml_desc(dump_inactive=not running)
     conf = vconfig.LibvirtConfigGuest()
     conf.parse_str(xml)
     doc = etree.fromstring(xml)
     agent = doc.find("./devices/channel/target[@name='%s']" % AGENT_CHANNEL)
+    # a running domain's channel says whether the guest has the port open
+    # (libvirt leaves the state out where QEMU cannot tell)
+    agent = agent is not None and agent.get('state') != 'disconnected'
     return (conf.vcpus_current or conf.vcpus,
-            _cap_of(doc) if running else None, agent is not None, conf)
+            _cap_of(doc) if running else None, agent, conf)
 
 
 def _cap(guest, vcpus):
@@ -368,8 +384,14 @@ def _set_vcpus(guest, instance, vcpus, flags, before):
     if shrink and agent:
         try:
             # the guest lets go of them first, then they are unplugged
-            guest.set_vcpus(vcpus, guest=True)
+            _agent_set_vcpus(guest, vcpus)
         except libvirt_guest.libvirt.libvirtError as e:
+            if (e.get_error_code() ==
+                    libvirt_guest.libvirt.VIR_ERR_AGENT_UNRESPONSIVE):
+                # nothing was changed; the agent may still act later, and
+                # take offline CPUs the guest keeps: that only leaves it
+                # using less than it is allocated
+                raise XloudAgentUnresponsive(e)
             LOG.warning('The guest agent did not take vCPUs offline: %s',
                         e, instance=instance)
     try:
@@ -403,10 +425,30 @@ def _set_vcpus(guest, instance, vcpus, flags, before):
     return vcpus, plugged
 
 
+def _agent_set_vcpus(guest, vcpus):
+    """Have the guest agent put ``vcpus`` CPUs online, the rest offline.
+
+    libvirt waits for an agent's answer forever by default; this call
+    waits at most [xloud] agent_timeout seconds, then fails with
+    VIR_ERR_AGENT_UNRESPONSIVE. The domain's agent timeout is set back to
+    libvirt's default afterwards, for every other agent call.
+    """
+    domain = guest._domain
+    domain.agentSetResponseTimeout(CONF.xloud.agent_timeout, 0)
+    try:
+        guest.set_vcpus(vcpus, guest=True)
+    finally:
+        try:
+            domain.agentSetResponseTimeout(AGENT_TIMEOUT_DEFAULT, 0)
+        except libvirt_guest.libvirt.libvirtError as e:
+            LOG.warning('Cannot set the guest agent timeout back: %s', e,
+                        instance_uuid=guest.uuid)
+
+
 def _online(guest, instance, vcpus):
     """Have the agent online the CPUs an earlier shrink took offline."""
     try:
-        guest.set_vcpus(vcpus, guest=True)
+        _agent_set_vcpus(guest, vcpus)
     except libvirt_guest.libvirt.libvirtError as e:
         LOG.warning('The guest agent did not bring vCPUs online: %s', e,
                     instance=instance)
@@ -521,6 +563,11 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
             # after the boot is not a shrink to wait for
             _set_memory(guest, instance, memory_mb, memory_mb,
                         {'live': False, 'persistent': True})
+    except XloudAgentUnresponsive as e:
+        # a shrink of the vCPUs first, so nothing was changed
+        LOG.warning('Cannot shrink the guest to %(vcpus)d vCPUs: %(error)s',
+                    {'vcpus': vcpus, 'error': e}, instance=instance)
+        raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
     except libvirt_guest.libvirt.libvirtError as e:
         sizes['memory_mb'] = getattr(e, 'xloud_memory_mb',
                                      sizes['memory_mb'])

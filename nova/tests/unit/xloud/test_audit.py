@@ -17,6 +17,7 @@
 from unittest import mock
 
 import fixtures
+import oslo_messaging as messaging
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from nova.cmd import manage
@@ -147,6 +148,23 @@ class AuditTestCase(test.NoDBTestCase):
         resolve.assert_called_once_with(self.context, instance)
         self.assertEqual((1, 0), (check.found, check.unfixed))
         self.assertIn('resolved by its host at VCPU=2 MEMORY_MB=1024',
+                      self.lines[0])
+
+    @mock.patch('nova.servicegroup.API.service_is_up', return_value=True)
+    @mock.patch('nova.objects.Service.get_by_compute_host')
+    def test_stuck_but_busy_on_its_host(self, mock_service, mock_up):
+        # the host's answer when its adjust still runs (a guest agent that
+        # does not answer, say), as the RPC client raises it
+        busy = messaging.RemoteError(
+            'XloudServerBusy', 'Server %s is busy' % uuids.instance, 'tb')
+        instance = _instance(task_state=inflight.ADJUSTING)
+        with mock.patch.object(inflight, 'age') as age, mock.patch(
+                'nova.xloud.rpcapi.XloudComputeAPI.xloud_resolve',
+                side_effect=busy):
+            age.return_value.total_seconds.return_value = 3600
+            check = self._audit(instance, fix=True)
+        self.assertEqual((1, 1), (check.found, check.unfixed))
+        self.assertIn('skipped: it is busy; run the audit again',
                       self.lines[0])
 
     def test_exit_codes(self):

@@ -18,6 +18,7 @@ import datetime
 from unittest import mock
 
 import fixtures
+from oslo_concurrency import lockutils
 import oslo_messaging as messaging
 from oslo_utils import fixture as utils_fixture
 from oslo_utils.fixture import uuidsentinel as uuids
@@ -310,6 +311,14 @@ class HealTestCase(_Base):
         self.mock_resize.assert_not_called()
         self.mock_save.assert_not_called()
 
+    def test_held_lock_is_busy_at_once(self):
+        # an adjust (or a delete) holds the server: the audit is answered
+        # at once rather than waiting for it
+        with lockutils.lock(self.instance.uuid):
+            self.assertEqual(('busy', None), self._heal())
+        self.mock_refresh.assert_not_called()
+        self.mock_resize.assert_not_called()
+
     def test_busy(self):
         def adjust_began():
             self.instance.task_state = inflight.ADJUSTING
@@ -404,6 +413,31 @@ class ResolveTestCase(_Base):
         sizes = endpoint.xloud_resolve(self.context, self.instance, None)
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536}, sizes)
         self._assert_resolved({'vcpus': 3, 'memory_mb': 1536}, token=None)
+
+    def test_audit_of_a_server_held_by_its_adjust_is_busy(self):
+        endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+        with lockutils.lock(self.instance.uuid):
+            # expected: the RPC server returns it without a traceback
+            exc = self.assertRaises(messaging.ExpectedException,
+                                    endpoint.xloud_resolve, self.context,
+                                    self.instance, TOKEN)
+        self.assertIs(xloud_compute.XloudServerBusy, exc.exc_info[0])
+        self.manager.driver.xloud_sizes.assert_not_called()
+        self.mock_save.assert_not_called()
+
+    @mock.patch('nova.objects.InstanceList.get_by_filters')
+    def test_lost_never_waits_for_a_held_server(self, mock_get):
+        # The periodic task skips a server something holds (a delete
+        # waiting for a slow guest, say): every other periodic task of the
+        # compute runs on.
+        mock_get.return_value = [self.instance]
+        self._seconds_after_it_began(3600)
+        with lockutils.lock(self.instance.uuid):
+            xloud_compute.resolve_lost(self.manager, self.context)
+        self.mock_save.assert_not_called()
+        # and resolves it at its next look, once the server is free
+        xloud_compute.resolve_lost(self.manager, self.context)
+        self._assert_resolved({'vcpus': 3, 'memory_mb': 1536})
 
     def test_audit_leaves_another_adjust_alone(self):
         # the audit read no token; a new adjust (with one) began since
@@ -523,4 +557,25 @@ class ResolveTestCase(_Base):
                 xloud_compute.XloudComputeEndpoint(self.manager).xloud_adjust,
                 self.context, self.instance, 3, None, True)
         self.assertEqual([True], seen)
+        self.assertNotIn(token, xloud_compute._RECEIVED)
+
+    def test_received_while_a_duplicate_comes_and_goes(self):
+        # the broker delivers the message twice: the duplicate ends (stale)
+        # while the first still works, and the adjust is still received
+        token = inflight.token(self.instance)
+        endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
+        seen = []
+
+        def working(*args):
+            if len(seen) == 0:
+                seen.append('first')
+                endpoint.xloud_adjust(self.context, self.instance, 3, None,
+                                      True)
+                seen.append(token in xloud_compute._RECEIVED)
+            else:
+                seen.append('duplicate')
+        with mock.patch.object(xloud_compute.XloudComputeEndpoint,
+                               '_locked_adjust', side_effect=working):
+            endpoint.xloud_adjust(self.context, self.instance, 3, None, True)
+        self.assertEqual(['first', 'duplicate', True], seen)
         self.assertNotIn(token, xloud_compute._RECEIVED)

@@ -461,14 +461,15 @@ _CAPPED = """<domain type='kvm'>
   <devices>%(channel)s</devices>
 </domain>"""
 _AGENT = ("<channel type='unix'><target type='virtio' "
-          "name='org.qemu.guest_agent.0'/></channel>")
+          "name='org.qemu.guest_agent.0'%s/></channel>")
 
 
-def _capped_xml(vcpus, cap=None, agent=True):
+def _capped_xml(vcpus, cap=None, agent=True, state=None):
     cputune = ('<global_period>100000</global_period><global_quota>%d'
                '</global_quota>' % (cap * 100000) if cap else '')
+    channel = _AGENT % (" state='%s'" % state if state else '')
     return _CAPPED % {'uuid': uuids.instance, 'vcpus': vcpus,
-                      'cputune': cputune, 'channel': _AGENT if agent else ''}
+                      'cputune': cputune, 'channel': channel if agent else ''}
 
 
 class VcpuShrinkTestCase(_Base):
@@ -531,6 +532,42 @@ class VcpuShrinkTestCase(_Base):
              ('setSchedulerParametersFlags',
               ({'global_period': 100000, 'global_quota': 200000}, LIVE))],
             self._calls())
+
+    def test_agent_calls_wait_at_most_the_agent_timeout(self):
+        self.flags(agent_timeout=7, group='xloud')
+        self.live = [_capped_xml(3), _capped_xml(1)]
+        self._adjust(1)
+        names = [name for name, _a, _k in self.domain.mock_calls
+                 if name in ('agentSetResponseTimeout', 'setVcpusFlags')]
+        self.assertEqual(['agentSetResponseTimeout', 'setVcpusFlags',
+                          'agentSetResponseTimeout', 'setVcpusFlags'], names)
+        # set for the agent call, then back to libvirt's default (-1) for
+        # every other agent call of the domain
+        self.assertEqual([mock.call(7, 0), mock.call(-1, 0)],
+                         self.domain.agentSetResponseTimeout.call_args_list)
+
+    def test_agent_that_does_not_answer_fails_the_shrink(self):
+        self.flags(agent_timeout=7, group='xloud')
+        self.domain.setVcpusFlags.side_effect = fakelibvirt.make_libvirtError(
+            fakelibvirt.libvirtError,
+            'Guest agent is not responding: Guest agent not available for '
+            'now', error_code=fakelibvirt.VIR_ERR_AGENT_UNRESPONSIVE)
+        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1)
+        # nothing was unplugged or capped: the guest keeps its 3 vCPUs, and
+        # the fault says why
+        self.assertEqual(3, exc.live['vcpus'])
+        self.assertEqual([('setVcpusFlags', (1, self.GUEST))], self._calls())
+        self.assertIn('the guest agent did not answer within 7 s',
+                      str(exc))
+        self.assertIn('runs with 3 vCPUs', str(exc))
+        self.assertEqual(mock.call(-1, 0),
+                         self.domain.agentSetResponseTimeout.call_args)
+
+    def test_agent_the_guest_does_not_listen_on_is_not_called(self):
+        self.live = [_capped_xml(3, state='disconnected'), _capped_xml(1)]
+        self.assertEqual({'vcpus': 1, 'memory_mb': 2048}, self._adjust(1))
+        self.assertEqual([('setVcpusFlags', (1, LIVE))], self._calls())
+        self.domain.agentSetResponseTimeout.assert_not_called()
 
     def test_agent_failure_still_unplugs(self):
         self.live = [_capped_xml(3), _capped_xml(1)]

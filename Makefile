@@ -100,11 +100,23 @@ SHARED_EDITABLES = --editable xloud-osc
 SHARED_REQUIREMENTS = -r $(TREE)/doc/requirements.txt \
 	  -r xloud-osc/test-requirements.txt
 endif
+# Ceilometer's notification meter code, for the functional tests that rate
+# what Nova sends (nova/tests/fixtures/xloud_ceilometer.py): the pinned
+# release without its dependencies, unpacked outside the virtualenv's
+# packages and put on its sys.path by a .pth file, with no metadata, so
+# that "pip check" does not count it as installed.
+CEILOMETER = $(abspath $(VENV))/xloud-ceilometer
 install-tree: packages tree
 	$(PATCHQ) install --tree $(TREE) $(SHARED_EDITABLES) -- -q \
 	  -c $(CONSTRAINTS) -r $(TREE)/test-requirements.txt \
 	  $(SHARED_REQUIREMENTS) openstack-placement jsonpath-rw-ext hypothesis \
 	  $$(pkg-config --exists libvirt 2>/dev/null && echo libvirt-python)
+	rm -rf $(CEILOMETER)
+	$(PIP) install -q --no-deps --target $(CEILOMETER) -c $(CONSTRAINTS) \
+	  ceilometer
+	rm -rf $(CEILOMETER)/*.dist-info $(CEILOMETER)/bin
+	echo $(CEILOMETER) > "$$($(PY) -c 'import sysconfig; \
+	  print(sysconfig.get_paths()["purelib"])')/xloud-ceilometer.pth"
 
 check: install-tree
 	$(PY) tools/run_checks.py --tree $(TREE)

@@ -222,8 +222,9 @@ class XloudComputeEndpoint:
                             actual, e, instance=instance)
                 _finish(self.reportclient, context, instance, actual,
                         persist=False)
+                # recorded for this boot only, whatever was asked
                 notify.adjust(context, instance, self.host, notify.ERROR,
-                              before, actual, persist, exception=e)
+                              before, actual, False, exception=e)
         result = result or wanted
         _finish(self.reportclient, context, instance, result, persist)
         notify.adjust(context, instance, self.host, notify.END, before,
@@ -243,6 +244,7 @@ def _finish(reportclient, context, instance, sizes, persist):
     sizing.record(instance, sizes, persist)
     inflight.end(instance)
     instance.save(expected_task_state=[ADJUSTING])
+    notify.size(context, instance, sizes)
 
 
 def resolve(manager, context, instance, why):
@@ -271,10 +273,11 @@ def resolve(manager, context, instance, why):
     LOG.warning('Resolving an adjust in flight: %s', error.format_message(),
                 instance=instance)
     # The instance action was recorded under the API request's ID, which
-    # is the adjust's token.
+    # is the adjust's token; what this sends and records carries it too.
     action_context = context.elevated()
     action_context.request_id = inflight.token(instance) or context.request_id
-    _finish(manager.reportclient, context, instance, actual, persist=False)
+    _finish(manager.reportclient, action_context, instance, actual,
+            persist=False)
     try:
         objects.InstanceActionEvent.event_start(
             action_context, instance.uuid, EVENT, want_result=False,
@@ -286,8 +289,8 @@ def resolve(manager, context, instance, why):
         LOG.info('The adjust has no instance action to finish',
                  instance=instance)
     compute_utils.add_instance_fault_from_exc(context, instance, error)
-    notify.adjust(context, instance, manager.host, notify.ERROR, before,
-                  actual, persist=False, exception=error)
+    notify.adjust(action_context, instance, manager.host, notify.ERROR,
+                  before, actual, persist=False, exception=error)
 
 
 def _resolve_safely(manager, context, instance, why):
@@ -309,6 +312,20 @@ def _resolve_safely(manager, context, instance, why):
                       instance=instance)
 
 
+def booted(context, instance):
+    """From ComputeManager._build_and_run_instance: a server has booted.
+
+    Tells billing the size it booted at (``instance.xloud_size``): a server
+    never adjusted is rated from its first boot. Never raises.
+    """
+    try:
+        if sizing.has_minimum(instance.flavor):
+            notify.size(context, instance, sizing.live(instance))
+    except Exception:
+        LOG.exception('Could not tell the size the server booted at',
+                      instance=instance)
+
+
 def resolve_at_start(manager, context, instance):
     """From ComputeManager._init_instance: an adjust the last run left.
 
@@ -318,13 +335,13 @@ def resolve_at_start(manager, context, instance):
     its guest has. Never raises.
     """
     if instance.task_state != ADJUSTING:
-        _record_from_guest(manager, instance)
+        _record_from_guest(manager, context, instance)
         return
     _resolve_safely(manager, context, instance,
                     _('nova-compute restarted'))
 
 
-def _record_from_guest(manager, instance):
+def _record_from_guest(manager, context, instance):
     """Record what the guest of a server with no record runs at.
 
     Such a server was booted by an upstream compute, at its flavor's
@@ -344,6 +361,7 @@ def _record_from_guest(manager, instance):
             return
         sizing.record(instance, sizes, persist=True)
         instance.save()
+        notify.size(context, instance, sizes)
         LOG.info('Recorded the sizes the guest runs at, %s, for a server '
                  'that had no record', sizes, instance=instance)
     except Exception:

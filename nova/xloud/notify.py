@@ -12,10 +12,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Tell telemetry and billing what an adjust did.
+"""Tell telemetry and billing what an adjust did, and what a server runs at.
 
 Each phase of an adjust (start, end, error) is a versioned notification,
-``instance.xloud_adjust.<phase>`` (nova/notifications/objects/xloud.py),
+``instance.xloud_adjust.<phase>`` (nova/notifications/objects/xloud.py).
+``instance.xloud_size`` tells the size a server runs at, on every path
+that may have set it (:func:`size`): it is what billing rates. Both are
 sent when ``[notifications]notification_format`` is ``versioned`` or
 ``both``. Nova allows no new legacy (unversioned) notifications; with
 ``unversioned`` only upstream's own ``compute.instance.update`` tells of
@@ -25,12 +27,14 @@ sent is logged.
 
 from oslo_log import log as logging
 
+import nova.conf
 from nova.notifications.objects import base as notification_base
 from nova.notifications.objects import exception as notification_exception
 from nova.notifications.objects import xloud as xloud_notification
 from nova.objects import fields
 from nova import rpc
 
+CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
 
 START = 'start'
@@ -56,6 +60,35 @@ def _versioned(context, instance, host, phase, old, new, persist,
             context=context, instance=instance, old=old, new=new,
             persist=persist, fault=fault))
     notification.emit(context)
+
+
+@rpc.if_notifications_enabled
+def _size(context, instance, host, sizes):
+    notification = xloud_notification.XloudSizeNotification(
+        priority=fields.NotificationPriority.INFO,
+        publisher=notification_base.NotificationPublisher(
+            host=host, source=fields.NotificationSource.COMPUTE),
+        event_type=xloud_notification.XloudEventType(
+            phase=None, action='xloud_size'),
+        payload=xloud_notification.XloudSizePayload(
+            context=context, instance=instance, sizes=sizes))
+    notification.emit(context)
+
+
+def size(context, instance, sizes):
+    """Tell what the server runs at now: ``instance.xloud_size``.
+
+    Sent after a boot, an adjust or its resolution, and every path that
+    boots the guest again (nova/xloud/placement.py follow_guest), whether
+    or not the size changed, so a billing gauge always has a fresh sample.
+
+    :param sizes: {'vcpus': n, 'memory_mb': m}, what the guest has
+    """
+    try:
+        _size(context, instance, CONF.host, sizes)
+    except Exception:
+        LOG.exception('Failed to send the instance.xloud_size notification',
+                      instance=instance)
 
 
 def adjust(context, instance, host, phase, old, new, persist,

@@ -23,6 +23,7 @@ from nova import exception
 from nova.i18n import _
 from nova import objects
 from nova.scheduler.client import report
+from nova.xloud import notify
 from nova.xloud import sizing
 
 LOG = logging.getLogger(__name__)
@@ -243,9 +244,12 @@ def follow_guest(reportclient, context, instance, driver=None):
             return objects.Instance.get_by_uuid(
                 context, instance.uuid, expected_attrs=[]
             ).task_state == task_state
-        resize(reportclient, context, instance.uuid,
-               {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
-               rp_uuid=provider_of(context, instance), still=still)
+        if resize(reportclient, context, instance.uuid,
+                  {'VCPU': sizes['vcpus'], 'MEMORY_MB': sizes['memory_mb']},
+                  rp_uuid=provider_of(context, instance),
+                  still=still) is not None:
+            # (None: an adjust began meanwhile, and tells its own size)
+            notify.size(context, instance, sizes)
     except exception.UnexpectedTaskStateError as e:
         LOG.info('Not following the size of the guest: the server is %s '
                  'now, which sets its size itself',

@@ -15,9 +15,14 @@
 """Versioned notifications of XLoud's live adjust.
 
 ``instance.xloud_adjust.start``, ``.end`` and ``.error`` carry the sizes a
-server had before and has after an adjust. Their event type is an object
-of its own: upstream's EventType takes its action from an enum that only
-upstream may extend (the enum is part of EventType's hash and version).
+server had before and has after an adjust. ``instance.xloud_size`` carries
+the size a server runs at, each time something may have set it: a boot,
+an adjust (or its resolution), and every reboot, start, move, revert,
+restore or evacuation that boots its guest again. It is what billing rates
+(doc/source/admin/xloud-ceilometer-meters.yaml). Their event type is an
+object of its own: upstream's EventType takes its action from an enum that
+only upstream may extend (the enum is part of EventType's hash and
+version).
 
 This module also keeps upstream's instance payloads valid while an adjust
 is in flight; see :func:`as_reported`.
@@ -68,14 +73,16 @@ class XloudEventType(base.NotificationObject):
         'phase': fields.StringField(nullable=True),
     }
 
-    def __init__(self, phase):
+    def __init__(self, phase, action='xloud_adjust'):
         super().__init__()
         self.object = 'instance'
-        self.action = 'xloud_adjust'
+        self.action = action
         self.phase = phase
 
     def to_notification_event_type_field(self):
         """Serialize the object to the wire format."""
+        if self.phase is None:
+            return '%s.%s' % (self.object, self.action)
         return '%s.%s.%s' % (self.object, self.action, self.phase)
 
 
@@ -137,4 +144,51 @@ class XloudAdjustNotification(base.NotificationBase):
     fields = {
         'event_type': fields.ObjectField('XloudEventType'),
         'payload': fields.ObjectField('XloudAdjustPayload'),
+    }
+
+
+@nova_base.NovaObjectRegistry.register_notification
+class XloudSizePayload(base.NotificationPayloadBase):
+    SCHEMA = {
+        'uuid': ('instance', 'uuid'),
+        'user_id': ('instance', 'user_id'),
+        'tenant_id': ('instance', 'project_id'),
+        'display_name': ('instance', 'display_name'),
+        'host': ('instance', 'host'),
+        'node': ('instance', 'node'),
+    }
+    # Version 1.0: Initial version
+    VERSION = '1.0'
+    fields = {
+        'uuid': fields.UUIDField(),
+        'user_id': fields.StringField(nullable=True),
+        'tenant_id': fields.StringField(nullable=True),
+        'display_name': fields.StringField(nullable=True),
+        'host': fields.StringField(nullable=True),
+        'node': fields.StringField(nullable=True),
+        'flavor_id': fields.StringField(),
+        'vcpus': fields.IntegerField(),
+        'memory_mb': fields.IntegerField(),
+        'request_id': fields.StringField(nullable=True),
+    }
+
+    def __init__(self, context, instance, sizes):
+        """``sizes`` is {'vcpus': n, 'memory_mb': m}: what the guest has."""
+        super().__init__()
+        self.flavor_id = instance.flavor.flavorid
+        self.vcpus = sizes['vcpus']
+        self.memory_mb = sizes['memory_mb']
+        self.request_id = context.request_id
+        self.populate_schema(instance=instance)
+
+
+@base.notification_sample('instance-xloud_size.json')
+@nova_base.NovaObjectRegistry.register_notification
+class XloudSizeNotification(base.NotificationBase):
+    # Version 1.0: Initial version
+    VERSION = '1.0'
+
+    fields = {
+        'event_type': fields.ObjectField('XloudEventType'),
+        'payload': fields.ObjectField('XloudSizePayload'),
     }

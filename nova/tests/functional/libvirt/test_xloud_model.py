@@ -61,6 +61,7 @@ from nova.cmd import manage
 from nova import context as nova_context
 from nova import objects
 from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.tests.fixtures import xloud_ceilometer
 from nova.tests.functional.libvirt import test_xloud_adjust
 from nova.xloud import inflight
 from nova.xloud import placement
@@ -553,6 +554,10 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
         self.flags(reclaim_instance_interval=3600)
         self.flags(shelved_offload_time=0)
         self.flags(reserved_host_memory_mb=RESERVED_MB)
+        # what billing rates: Ceilometer's meters over what Nova sends
+        self.flags(notification_format='versioned', group='notifications')
+        self.gauges = xloud_ceilometer.Gauges(
+            self.notifier.versioned_notifications)
         for host in HOSTS:
             self.start_compute(host, host_info=fakelibvirt.HostInfo(
                 cpu_nodes=1, cpu_sockets=1, cpu_cores=4, cpu_threads=1,
@@ -623,7 +628,7 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
             uuid, server['OS-EXT-STS:task_state']))
 
     def check(self, model):
-        """Every server: domain, allocation, GET, audit == the model."""
+        """Every server: domain, allocation, GET, audit, billing == model."""
         for server in model.servers:
             found = self._wait_settled(server.uuid, server.state)
             self.assertIsNone(found['OS-EXT-STS:task_state'], server)
@@ -644,6 +649,15 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
                 self.assertEqual(server.live,
                                  self._domain_size(server.uuid, server.host),
                                  server)
+            rated = self.gauges.of(server.uuid)
+            if rated is None and server.legacy:
+                # never sent yet: XLoud was installed under it here
+                # without a restart of its nova-compute; a real install
+                # restarts it, which records the guest and tells its size
+                continue
+            self.assertEqual(server.live, rated and (rated['vcpus'],
+                                                     rated['memory_mb']),
+                             server)
         code, out = self._audit()
         self.assertEqual(0, code, out)
 

@@ -112,5 +112,12 @@ class NotificationsTest(test_xloud_adjust.XloudAdjustTestBase):
         # the vCPUs were added, the memory was not: what the guest has
         self.assertEqual((3, 512), (data['new_vcpus'],
                                     data['new_memory_mb']))
+        # persist was asked for; what the failure recorded holds for this
+        # boot only, and the payload says so
+        self.assertFalse(data['persist'])
+        # billing rates what the guest has
+        [size] = self._versioned('instance.xloud_size')
+        self.assertEqual((3, 512), (size['nova_object.data']['vcpus'],
+                                    size['nova_object.data']['memory_mb']))
         self.assertIn('balloon stuck', data['fault']['nova_object.data'][
             'exception_message'])

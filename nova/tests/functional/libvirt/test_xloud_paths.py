@@ -29,6 +29,7 @@ from lxml import etree
 import nova.conf
 from nova.policies import base as base_policies
 from nova.policies import servers as servers_policies
+from nova.tests.fixtures import xloud_ceilometer
 from nova.tests.functional.libvirt import base
 from nova.tests.functional.libvirt import test_xloud_adjust
 
@@ -43,6 +44,10 @@ class EveryPathTest(base.LibvirtMigrationMixin,
     def setUp(self):
         super().setUp()
         self.flags(allow_resize_to_same_host=False)
+        # what billing rates: Ceilometer's meters over what Nova sends
+        self.flags(notification_format='versioned', group='notifications')
+        self.gauges = xloud_ceilometer.Gauges(
+            self.notifier.versioned_notifications)
         self.start_compute('src')
         self.start_compute('dest')
         self.src = self.computes['src']
@@ -57,7 +62,7 @@ class EveryPathTest(base.LibvirtMigrationMixin,
     def _adjusted(self, persist):
         self._adjust(self.server, current_vcpus=3, current_memory_mb=1536,
                      persist=persist)
-        self._assert_invariant()
+        self._assert_invariant({'VCPU': 3, 'MEMORY_MB': 1536})
 
     def _host(self):
         return self.admin_api.get_server(
@@ -70,8 +75,19 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         return {'VCPU': int(vcpu.get('current') or vcpu.text),
                 'MEMORY_MB': int(current_memory.text) // 1024}
 
+    def _assert_rated(self, expected):
+        """Billing rates the server at ``expected``."""
+        self.assertEqual(
+            {'vcpus': expected['VCPU'], 'memory_mb': expected['MEMORY_MB']},
+            self.gauges.of(self.server['id']))
+
     def _assert_invariant(self, expected=None):
-        """Allocation == domain == GET, and no task left."""
+        """Allocation == domain == GET == what billing rates, no task left.
+
+        ``expected``, where given, is the size the server must have (the
+        size asked for); where a path's size is not the test's to say, the
+        size its domain has.
+        """
         server = self.admin_api.get_server(self.server['id'])
         self.assertIsNone(server['OS-EXT-STS:task_state'])
         host = server['OS-EXT-SRV-ATTR:host']
@@ -88,6 +104,7 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         self.assertEqual([rp], list(allocations))
         if expected:
             self.assertEqual(expected, domain)
+        self._assert_rated(expected or domain)
 
     def _next_boot(self, persist):
         return ({'VCPU': 3, 'MEMORY_MB': 1536} if persist
@@ -103,7 +120,8 @@ class EveryPathTest(base.LibvirtMigrationMixin,
     def test_soft_reboot(self, persist):
         self._adjusted(persist)
         self._reboot_server(self.server)
-        self._assert_invariant()
+        # Nova's soft reboot shuts the guest down and starts its definition
+        self._assert_invariant(self._next_boot(persist))
 
     @ddt.data(True, False)
     def test_stop_start(self, persist):
@@ -191,6 +209,13 @@ class EveryPathTest(base.LibvirtMigrationMixin,
         self._confirm_resize(self.server)
         self._assert_invariant(self._next_boot(persist))
 
+    def test_rated_from_its_boot(self):
+        # a server never adjusted: billed at the minimum it booted at
+        server = self._create_server(flavor_id=self.flavor, host='src',
+                                     networks='none')
+        self.assertEqual({'vcpus': 1, 'memory_mb': 512},
+                         self.gauges.of(server['id']))
+
     @ddt.data(True, False)
     def test_live_migration(self, persist):
         self._adjusted(persist)
@@ -235,6 +260,7 @@ class EveryPathTest(base.LibvirtMigrationMixin,
             {rc: n for rc, n in allocations[rp]['resources'].items()
              if rc in ('VCPU', 'MEMORY_MB')})
         self.assertEqual(self._next_boot(persist), self._domain_has('dest'))
+        self._assert_rated(self._next_boot(persist))
 
 
 @ddt.ddt

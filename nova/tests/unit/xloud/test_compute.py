@@ -84,6 +84,8 @@ class _Base(test.NoDBTestCase):
             return_value=uuids.node))
         self.mock_notify = self.useFixture(fixtures.MockPatch(
             'nova.xloud.notify.adjust', autospec=True)).mock
+        self.mock_size = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.notify.size', autospec=True)).mock
 
 
 class XloudComputeEndpointTestCase(_Base):
@@ -212,12 +214,16 @@ class XloudComputeEndpointTestCase(_Base):
             live={'vcpus': 3, 'memory_mb': 1024}, reason='balloon stuck')
         self.manager.driver.xloud_adjust.side_effect = error
         self.assertRaises(sizing.XloudAdjustFailed, self._adjust)
+        # persist=True was asked; what the failure recorded is for this
+        # boot only, and the payload says what was recorded
         self.assertEqual(
             mock.call(self.context, self.instance, 'compute1', 'error',
                       {'vcpus': 2, 'memory_mb': 1024},
-                      {'vcpus': 3, 'memory_mb': 1024}, True,
+                      {'vcpus': 3, 'memory_mb': 1024}, False,
                       exception=error),
             self.mock_notify.call_args)
+        self.mock_size.assert_called_once_with(
+            self.context, self.instance, {'vcpus': 3, 'memory_mb': 1024})
 
     def _assert_untouched(self):
         self.manager.driver.xloud_adjust.assert_not_called()
@@ -260,7 +266,7 @@ class XloudComputeEndpointTestCase(_Base):
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
                          sizing.next_boot(self.instance))
         self.mock_resize.assert_called_once_with(
-            self.manager.reportclient, self.context, uuids.instance,
+            self.manager.reportclient, mock.ANY, uuids.instance,
             {'VCPU': 3, 'MEMORY_MB': 1280}, rp_uuid=uuids.node)
         self.mock_fault.assert_called_once()
 
@@ -337,9 +343,16 @@ class ResolveTestCase(_Base):
 
     def _assert_resolved(self, live, token=TOKEN):
         self.mock_resize.assert_called_once_with(
-            self.manager.reportclient, self.context, uuids.instance,
+            self.manager.reportclient, mock.ANY, uuids.instance,
             {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']},
             rp_uuid=uuids.node)
+        # under the adjust's request ID (none for an adjust without a
+        # token: this request's, then), as its action was recorded
+        ctxt = self.mock_resize.call_args.args[1]
+        self.assertEqual(token or self.context.request_id, ctxt.request_id)
+        # billing is told the size it runs at, and the adjust's error
+        self.mock_size.assert_called_once_with(ctxt, self.instance, live)
+        self.assertIs(ctxt, self.mock_notify.call_args.args[0])
         self.assertEqual(live, sizing.live(self.instance))
         # the next boot keeps what was persisted before
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
@@ -348,8 +361,7 @@ class ResolveTestCase(_Base):
         self.assertIsNone(inflight.token(self.instance))
         self.mock_save.assert_called_once_with(
             expected_task_state=[inflight.ADJUSTING])
-        # the action the API recorded, found by its request ID (none for
-        # an adjust without a token: this request's, then)
+        # the action the API recorded, found by its request ID
         ctxt = self.mock_event_start.call_args.args[0]
         self.assertEqual(token or self.context.request_id, ctxt.request_id)
         self.mock_event_start.assert_called_once_with(
@@ -472,6 +484,19 @@ class ResolveTestCase(_Base):
         self.mock_save.assert_called_once_with()
         self.mock_resize.assert_not_called()
         self.mock_fault.assert_not_called()
+        # billing is told what it runs at
+        self.mock_size.assert_called_once_with(
+            self.context, self.instance, {'vcpus': 4, 'memory_mb': 2048})
+
+    def test_booted_tells_the_size_it_booted_at(self):
+        xloud_compute.booted(self.context, self.instance)
+        self.mock_size.assert_called_once_with(
+            self.context, self.instance, sizing.live(self.instance))
+
+    def test_booted_without_a_minimum_tells_nothing(self):
+        self.instance.flavor.extra_specs = {}
+        xloud_compute.booted(self.context, self.instance)
+        self.mock_size.assert_not_called()
 
     def test_at_start_a_record_is_kept(self):
         self.instance.task_state = None

@@ -17,10 +17,8 @@
 import os
 from unittest import mock
 
-import jsonpath_rw_ext
 from oslo_serialization import jsonutils
 from oslo_utils.fixture import uuidsentinel as uuids
-import yaml
 
 from nova.compute import task_states
 from nova import context
@@ -29,6 +27,7 @@ from nova.notifications.objects import instance as instance_notification
 from nova.notifications.objects import xloud as xloud_notification
 from nova import objects
 from nova import test
+from nova.tests.fixtures import xloud_ceilometer
 from nova.tests.unit import fake_instance
 from nova.xloud import inflight
 from nova.xloud import notify
@@ -43,7 +42,9 @@ PHASES = ('start', 'end', 'error')
 
 
 def _sample(phase):
-    path = os.path.join(SAMPLES, 'instance-xloud_adjust-%s.json' % phase)
+    name = ('instance-xloud_size.json' if phase == 'size' else
+            'instance-xloud_adjust-%s.json' % phase)
+    path = os.path.join(SAMPLES, name)
     with open(path, 'rb') as f:
         return jsonutils.load(f)
 
@@ -63,9 +64,9 @@ class NotifyTestCase(test.NoDBTestCase):
             flavor=objects.Flavor(
                 flavorid='a22d5517-147c-4147-a0d1-e698df5cd4e3'))
         self.notifier = mock.Mock()
-        self.useFixture(test.fixtures.MockPatch(
+        self.get_notifier = self.useFixture(test.fixtures.MockPatch(
             'nova.rpc.get_versioned_notifier',
-            return_value=self.notifier))
+            return_value=self.notifier)).mock
 
     def _emitted(self, phase, new, exception=None):
         notify.adjust(self.context, self.instance, 'compute', phase,
@@ -113,6 +114,33 @@ class NotifyTestCase(test.NoDBTestCase):
         self.assertEqual(
             sorted('instance-xloud_adjust-%s.json' % p for p in PHASES),
             sorted(xloud_notification.XloudAdjustNotification.samples))
+        self.assertEqual(['instance-xloud_size.json'],
+                         xloud_notification.XloudSizeNotification.samples)
+
+    def test_the_size_sample_is_what_is_sent(self):
+        self.flags(host='compute')
+        notify.size(self.context, self.instance,
+                    {'vcpus': 3, 'memory_mb': 1536, 'vcpus_plugged': 4})
+        self.notifier.info.assert_called_once()
+        sent = self.notifier.info.call_args.kwargs
+        sample = _sample('size')
+        self.assertEqual(sample['event_type'], sent['event_type'])
+        self.assertEqual(sample['payload'], sent['payload'])
+        self.assertEqual(mock.call(sample['publisher_id']),
+                         self.get_notifier.call_args)
+
+    def test_no_size_is_sent_unversioned(self):
+        self.flags(notification_format='unversioned', group='notifications')
+        notify.size(self.context, self.instance,
+                    {'vcpus': 3, 'memory_mb': 1536})
+        self.notifier.info.assert_not_called()
+
+    @mock.patch.object(notify.LOG, 'exception')
+    def test_a_size_that_cannot_be_sent_is_logged(self, mock_log):
+        self.notifier.info.side_effect = ValueError('broker gone')
+        notify.size(self.context, self.instance,
+                    {'vcpus': 3, 'memory_mb': 1536})
+        mock_log.assert_called_once()
 
     def test_nothing_is_sent_unversioned(self):
         self.flags(notification_format='unversioned', group='notifications')
@@ -154,53 +182,41 @@ class InstancePayloadTestCase(test.NoDBTestCase):
 
 
 class CeilometerMetersTestCase(test.NoDBTestCase):
-    """The shipped meter definitions, read the way Ceilometer reads them."""
+    """The shipped meter definitions, run by Ceilometer's own code."""
 
     def setUp(self):
         super().setUp()
-        with open(METERS) as f:
-            self.meters = {m['name']: m for m in yaml.safe_load(f)['metric']}
+        self.ceilometer = xloud_ceilometer.Ceilometer(METERS)
 
-    def _find(self, expression, notification):
-        return [m.value for m in
-                jsonpath_rw_ext.parse(expression).find(notification)]
+    def test_the_size_sample_is_rated(self):
+        sample = _sample('size')
+        data = sample['payload']['nova_object.data']
+        samples = {s.name: s for s in self.ceilometer.samples(sample)}
+        self.assertEqual({'xloud.vcpus', 'xloud.memory'}, set(samples))
+        for name, unit, volume in (('xloud.vcpus', 'vcpu', data['vcpus']),
+                                   ('xloud.memory', 'MB',
+                                    data['memory_mb'])):
+            rated = samples[name]
+            self.assertEqual(('gauge', unit, volume),
+                             (rated.type, rated.unit, rated.volume))
+            self.assertEqual(data['uuid'], rated.resource_id)
+            self.assertEqual(data['tenant_id'], rated.project_id)
+            self.assertEqual(data['user_id'], rated.user_id)
+            self.assertEqual({'host': data['host'],
+                              'flavor_id': data['flavor_id'],
+                              'display_name': data['display_name'],
+                              'request_id': data['request_id']},
+                             rated.resource_metadata)
 
-    def test_meters(self):
-        self.assertEqual({'xloud.vcpus': ('vcpu', 'new_vcpus'),
-                          'xloud.memory': ('MB', 'new_memory_mb')},
-                         {name: (m['unit'], m['volume'].rsplit('.', 1)[1])
-                          for name, m in self.meters.items()})
+    def test_the_adjust_notifications_are_not_rated(self):
+        # each adjust ends with a size notification, which is rated; its
+        # start (a size asked for, not had) must never be
+        for phase in PHASES:
+            self.assertEqual([], self.ceilometer.samples(_sample(phase)))
 
-    def test_every_path_finds_one_value_in_the_samples(self):
-        for name, meter in self.meters.items():
-            self.assertEqual('gauge', meter['type'])
-            self.assertEqual(['instance.xloud_adjust.end',
-                              'instance.xloud_adjust.error'],
-                             meter['event_type'])
-            for event_type in meter['event_type']:
-                sample = _sample(event_type.rsplit('.', 1)[1])
-                self.assertEqual(event_type, sample['event_type'])
-                data = sample['payload']['nova_object.data']
-                paths = dict(meter['metadata'],
-                             volume=meter['volume'],
-                             user_id=meter['user_id'],
-                             project_id=meter['project_id'],
-                             resource_id=meter['resource_id'])
-                found = {key: self._find(path, sample)
-                         for key, path in paths.items()}
-                for key, values in found.items():
-                    self.assertEqual(1, len(values), (name, key, values))
-                self.assertEqual(
-                    [data['new_vcpus'] if name == 'xloud.vcpus'
-                     else data['new_memory_mb']], found['volume'])
-                self.assertEqual([data['uuid']], found['resource_id'])
-                self.assertEqual([data['tenant_id']], found['project_id'])
-                self.assertEqual([data['user_id']], found['user_id'])
-                self.assertEqual([data['host']], found['host'])
-
-    def test_error_sample_reports_what_the_guest_has(self):
-        sample = _sample('error')
-        [vcpus] = self._find(self.meters['xloud.vcpus']['volume'], sample)
-        [memory] = self._find(self.meters['xloud.memory']['volume'],
-                              sample)
-        self.assertEqual((3, 512), (vcpus, memory))
+    def test_the_last_sample_is_the_size(self):
+        first, then = _sample('size'), _sample('size')
+        then['payload']['nova_object.data'].update(vcpus=1, memory_mb=512)
+        uuid = first['payload']['nova_object.data']['uuid']
+        self.assertEqual({'xloud.vcpus': 1, 'xloud.memory': 512},
+                         self.ceilometer.rated([first, then], uuid))

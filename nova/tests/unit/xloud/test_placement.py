@@ -275,6 +275,8 @@ class FollowGuestTestCase(_Base):
         self.get_by_uuid = self.useFixture(fixtures.MockPatch(
             'nova.objects.Instance.get_by_uuid',
             return_value=self.in_db)).mock
+        self.notify_size = self.useFixture(fixtures.MockPatch(
+            'nova.xloud.notify.size', autospec=True)).mock
 
     def _instance(self, system_metadata=None, **extra_specs):
         flavor = objects.Flavor(flavorid='xl', vcpus=4, memory_mb=2048,
@@ -300,6 +302,9 @@ class FollowGuestTestCase(_Base):
                              1]['allocations'][uuids.node][
                              'resources'].items()
                           if rc in ('VCPU', 'MEMORY_MB')})
+        # and billing is told the size the guest booted at
+        self.notify_size.assert_called_once_with(
+            self.context, instance, {'vcpus': 1, 'memory_mb': 2048})
 
     def _follow_a_reboot(self):
         instance = self._instance(
@@ -317,12 +322,15 @@ class FollowGuestTestCase(_Base):
             actual='xloud_adjusting')
         self._follow_a_reboot()
         self.client.put.assert_not_called()
+        # the adjust tells its own size
+        self.notify_size.assert_not_called()
 
     def test_an_adjust_begun_before_the_allocation_is_written(self):
         # its growth claim is not written over
         self.in_db.task_state = 'xloud_adjusting'
         self._follow_a_reboot()
         self.client.put.assert_not_called()
+        self.notify_size.assert_not_called()
 
     def test_an_adjust_claim_between_read_and_write(self):
         # The adjust began after the check and claimed before the write:

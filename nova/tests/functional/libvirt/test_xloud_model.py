@@ -574,6 +574,18 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
                                                  memory_mb=high[1])
         self.useFixture(fixtures.MockPatch(FAKE_DISK_MOVE,
                                            return_value='{}'))
+        # libvirt gives a domain a new ID each time it starts; the fake
+        # gives one only when the domain is defined, and -1 once it stops.
+        # Nova's soft reboot waits for the ID to change, so a second soft
+        # reboot in a row of the same domain would wait [libvirt]
+        # wait_soft_reboot_seconds (120 s) and fall back to a hard reboot.
+        mark_running = fakelibvirt.Connection._mark_running
+
+        def started(connection, domain):
+            domain._id = connection._id_counter
+            mark_running(connection, domain)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Connection._mark_running', started))
 
     def install_xloud_under(self, uuid):
         """XLoud is installed under a server upstream booted.

@@ -46,6 +46,7 @@ memory limit is not seen here either: the fake libvirt does not render
 
 import io
 import os
+import time
 from unittest import mock
 
 import fixtures
@@ -494,6 +495,12 @@ class Machine(stateful.RuleBasedStateMachine):
         with mock.patch.object(placement, 'follow_guest',
                                side_effect=adjust_then_follow):
             self.test._reboot_server({'id': s.uuid}, hard=True)
+            # the API shows the server ACTIVE once the reboot's task ends,
+            # which can be just before the compute follows the guest
+            for _ in range(200):
+                if answers:
+                    break
+                time.sleep(0.05)
             # row "hard reboot": N; then the adjust's rows
             s.live = s.next
             self.adjusted(s, size, persist, answers[0], fits=fits)

@@ -403,6 +403,20 @@ class Machine(stateful.RuleBasedStateMachine):
             s.live = s.next = old_next
         s.state, s.resize = 'ACTIVE', None
 
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2))
+    def resize_and_revert(self, index):
+        """A resize to the other flavor, reverted at once.
+
+        The same two steps as move() then finish_move(); one rule, so
+        that sequences reach a revert of a server whose sizes were set
+        as often as they reach the other paths.
+        """
+        self.move(index, resize=True)
+        s = self.pick(index, ('VERIFY_RESIZE',))
+        if s is not None:
+            self.finish_move(index, confirm=False)
+
     def grows_in_place_at(self, host, s, size):
         # the source holds what it ran at before; the revert boots
         # the old next-boot size there

@@ -86,26 +86,32 @@ class XloudEventType(base.NotificationObject):
         return '%s.%s.%s' % (self.object, self.action, self.phase)
 
 
+#: What both payloads say of the server, read from the instance.
+_SERVER_SCHEMA = {
+    'uuid': ('instance', 'uuid'),
+    'user_id': ('instance', 'user_id'),
+    'tenant_id': ('instance', 'project_id'),
+    'display_name': ('instance', 'display_name'),
+    'host': ('instance', 'host'),
+    'node': ('instance', 'node'),
+}
+_SERVER_FIELDS = {
+    'uuid': fields.UUIDField(),
+    'user_id': fields.StringField(nullable=True),
+    'tenant_id': fields.StringField(nullable=True),
+    'display_name': fields.StringField(nullable=True),
+    'host': fields.StringField(nullable=True),
+    'node': fields.StringField(nullable=True),
+    'flavor_id': fields.StringField(),
+}
+
+
 @nova_base.NovaObjectRegistry.register_notification
 class XloudAdjustPayload(base.NotificationPayloadBase):
-    SCHEMA = {
-        'uuid': ('instance', 'uuid'),
-        'user_id': ('instance', 'user_id'),
-        'tenant_id': ('instance', 'project_id'),
-        'display_name': ('instance', 'display_name'),
-        'host': ('instance', 'host'),
-        'node': ('instance', 'node'),
-    }
+    SCHEMA = _SERVER_SCHEMA
     # Version 1.0: Initial version
     VERSION = '1.0'
-    fields = {
-        'uuid': fields.UUIDField(),
-        'user_id': fields.StringField(nullable=True),
-        'tenant_id': fields.StringField(nullable=True),
-        'display_name': fields.StringField(nullable=True),
-        'host': fields.StringField(nullable=True),
-        'node': fields.StringField(nullable=True),
-        'flavor_id': fields.StringField(),
+    fields = dict(_SERVER_FIELDS, **{
         'old_vcpus': fields.IntegerField(),
         'old_memory_mb': fields.IntegerField(),
         'new_vcpus': fields.IntegerField(),
@@ -113,7 +119,7 @@ class XloudAdjustPayload(base.NotificationPayloadBase):
         'persist': fields.BooleanField(),
         'request_id': fields.StringField(nullable=True),
         'fault': fields.ObjectField('ExceptionPayload', nullable=True),
-    }
+    })
 
     def __init__(self, context, instance, old, new, persist, fault=None):
         """``old`` and ``new`` are {'vcpus': n, 'memory_mb': m}.
@@ -149,28 +155,14 @@ class XloudAdjustNotification(base.NotificationBase):
 
 @nova_base.NovaObjectRegistry.register_notification
 class XloudSizePayload(base.NotificationPayloadBase):
-    SCHEMA = {
-        'uuid': ('instance', 'uuid'),
-        'user_id': ('instance', 'user_id'),
-        'tenant_id': ('instance', 'project_id'),
-        'display_name': ('instance', 'display_name'),
-        'host': ('instance', 'host'),
-        'node': ('instance', 'node'),
-    }
+    SCHEMA = _SERVER_SCHEMA
     # Version 1.0: Initial version
     VERSION = '1.0'
-    fields = {
-        'uuid': fields.UUIDField(),
-        'user_id': fields.StringField(nullable=True),
-        'tenant_id': fields.StringField(nullable=True),
-        'display_name': fields.StringField(nullable=True),
-        'host': fields.StringField(nullable=True),
-        'node': fields.StringField(nullable=True),
-        'flavor_id': fields.StringField(),
+    fields = dict(_SERVER_FIELDS, **{
         'vcpus': fields.IntegerField(),
         'memory_mb': fields.IntegerField(),
         'request_id': fields.StringField(nullable=True),
-    }
+    })
 
     def __init__(self, context, instance, sizes):
         """``sizes`` is {'vcpus': n, 'memory_mb': m}: what the guest has."""

@@ -540,8 +540,8 @@ class Runner:
                 t = json.loads(line)
                 extra = {k: v for k, v in t.items()
                          if k not in ('test', 'name', 'seconds')}
-                print(f'   {t["seconds"]:8.3f}  {t["name"]}'
-                      + (f'  {json.dumps(extra)}' if extra else ''))
+                tail = f'  {json.dumps(extra)}' if extra else ''
+                print(f'   {t["seconds"]:8.3f}  {t["name"]}{tail}')
         self.stage('hypervisor', counts or Counts(failed=1),
                    time.monotonic() - start)
 

@@ -21,6 +21,7 @@ ones periodically (:func:`resolve_lost`).
 """
 
 import collections
+import contextlib
 import sys
 
 from oslo_concurrency import lockutils
@@ -77,11 +78,17 @@ def _unless_busy(instance, func):
     For the resolver, the audit and the periodic task: they never wait for
     the lock, so a server whose adjust or other operation is slow (a
     guest that does not answer, say) holds up nothing but itself.
+
+    The lock is the one utils.synchronized(instance.uuid) takes, taken
+    with lockutils.lock rather than the decorator: the decorator of older
+    oslo.concurrency (7.1.0, 2025.1's) returns None when the lock is held.
     """
-    try:
-        return utils.synchronized(instance.uuid, blocking=False)(func)()
-    except lockutils.AcquireLockFailedException:
-        raise XloudServerBusy(uuid=instance.uuid)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lockutils.lock(instance.uuid, blocking=False))
+        except lockutils.AcquireLockFailedException:
+            raise XloudServerBusy(uuid=instance.uuid)
+        return func()
 
 
 class XloudComputeEndpoint:

@@ -490,7 +490,9 @@ class Machine(stateful.RuleBasedStateMachine):
 
         A reboot ends its task, then makes the allocation follow the
         rebooted guest; the adjust comes in between, while placement
-        still holds what the server ran at before the reboot.
+        still holds what the server ran at before the reboot. Right
+        after the follow, the adjust is still in flight (its message
+        waits for the compute), so its claim must still be there.
         """
         s = self.pick(index, ('ACTIVE',))
         if s is None or not self.boots(s):
@@ -499,13 +501,20 @@ class Machine(stateful.RuleBasedStateMachine):
             vcpus, memory, persist), s)
         size = self.within(s, vcpus, memory)
         fits = self.grows_in_place(s, size)
+        # what the API reads as the server's size when it takes the adjust
+        grown = [i for i in (0, 1) if size[i] > s.live[i]]
         follow = placement.follow_guest
         answers = []
+        allocated = []
 
         def adjust_then_follow(*args, **kwargs):
-            if not answers:
-                answers.append(self.post(s, size, persist))
-            return follow(*args, **kwargs)
+            if answers:
+                return follow(*args, **kwargs)
+            answers.append(self.post(s, size, persist))
+            try:
+                return follow(*args, **kwargs)
+            finally:
+                allocated.append(self.test._allocated(s.uuid, s.host))
         with mock.patch.object(placement, 'follow_guest',
                                side_effect=adjust_then_follow):
             self.test._reboot_server({'id': s.uuid}, hard=True)
@@ -515,6 +524,12 @@ class Machine(stateful.RuleBasedStateMachine):
                 if answers:
                     break
                 time.sleep(0.05)
+            # row "while an adjust to S is in flight": at least S in each
+            # resource it grows, even as the reboot's follow ran
+            if answers[0].status == 202:
+                for i in grown:
+                    self.test.assertGreaterEqual(allocated[0][i], size[i],
+                                                 (s, allocated[0]))
             # row "hard reboot": N; then the adjust's rows
             s.live = s.next
             self.adjusted(s, size, persist, answers[0], fits=fits)

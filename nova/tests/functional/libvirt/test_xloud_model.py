@@ -501,8 +501,10 @@ class Machine(stateful.RuleBasedStateMachine):
             vcpus, memory, persist), s)
         size = self.within(s, vcpus, memory)
         fits = self.grows_in_place(s, size)
-        # what the API reads as the server's size when it takes the adjust
-        grown = [i for i in (0, 1) if size[i] > s.live[i]]
+        # What the API reads as the server's size when it takes the adjust:
+        # the reboot has booted the guest at N and recorded it (row "hard
+        # reboot"); the adjust claims what it grows beyond that.
+        grown = [i for i in (0, 1) if size[i] > s.next[i]]
         follow = placement.follow_guest
         answers = []
         allocated = []

@@ -731,8 +731,8 @@ class Cloud:
         realhv.MASK.parent.mkdir(parents=True, exist_ok=True)
         self.spawn('libvirtd', ['unshare', '--mount', '--propagation',
                                 'private', 'sh', '-c', script],
-                   env=realhv._memlock_shim())
-        self.wait_for('libvirtd', lambda: realhv._socket_answers(
+                   env=realhv.memlock_shim())
+        self.wait_for('libvirtd', lambda: realhv.socket_answers(
             str(self.libvirt_socket())), 60, name='libvirtd')
 
     def stop_libvirt(self):

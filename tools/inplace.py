@@ -51,6 +51,7 @@ import zlib
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import patchq  # noqa: E402
+import testrun  # noqa: E402
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent / 'xloud_nova.py'
 #: What a wheel installs from the tree: the package, tests included.
@@ -234,9 +235,9 @@ def build_package(root, script, outdir):
             name=PACKAGE, version=default.local_version))
         (source / 'README.rst').write_text(
             TEMPLATE.read_text().split('"""')[1].strip() + '\n')
-        return patchq.Queue(root, pin=default)._build(
+        return patchq.build_dist(
             source, pathlib.Path(outdir), PACKAGE, 'xloud-nova',
-            version=default.local_version, shared=True)
+            default.local_version, shared=True)
 
 
 # -- the real-install check ----------------------------------------------
@@ -535,15 +536,14 @@ class Check:
 
     def functional(self, version, venv, site, python):
         """Our functional tests, run from the in-place patched nova."""
-        runner = __import__('run_checks')
         modules = list(SMOKE)
         if self.every_test:
-            modules = [runner.module_of(n) for n in
+            modules = [testrun.module_of(n) for n in
                        patchq.Queue(self.root).overlay_files()
                        if n.startswith('nova/tests/functional/') and
                        os.path.basename(n).startswith('test_')]
         filters = [rf'^{m.replace(".", "[.]")}(\.|$)' for m in modules]
-        env = dict(self.borrow_env(venv, python), **runner.TEST_ENV)
+        env = dict(self.borrow_env(venv, python), **testrun.TEST_ENV)
         print(f'   functional tests from {site}', flush=True)
         start = time.monotonic()
         proc = subprocess.run(
@@ -552,7 +552,7 @@ class Check:
              f'--concurrency={self.concurrency}'] + filters, cwd=site,
             env=env,
             capture_output=True, text=True)
-        counts = runner.parse_stestr(proc.stdout)
+        counts = testrun.parse_stestr(proc.stdout)
         print(proc.stdout[-1500:], flush=True)
         ok = bool(counts is not None and proc.returncode == 0 and
                   counts.passed)

@@ -85,7 +85,7 @@ PBR_ENV = {'SKIP_GENERATE_AUTHORS': '1', 'SKIP_WRITE_GIT_CHANGELOG': '1',
 #: The variables pbr takes a package's version from, in place of git's or
 #: PKG-INFO's. Any pbr package pip builds while one is set gets our version
 #: (and pip then discards it), so they are set only for commands that
-#: build our packages and nothing else (install(), Queue._build()).
+#: build our packages and nothing else (install(), build_dist()).
 VERSION_ENV = ('PBR_VERSION', 'OSLO_PACKAGE_VERSION')
 #: The other distributions this repository holds, each in a directory of
 #: its own and versioned like the patched packages: directory -> the
@@ -237,6 +237,27 @@ def bump(root):
         body = body.rstrip('\n') + '\n' + line + '\n\n'
     path.write_text(text[:table.start()] + body + text[table.end():])
     return release + 1
+
+
+#: Upstream paths whose changes do not count against the seam budget:
+#: tests and documentation (README.rst, "Keeping the seams thin").
+SEAM_EXEMPT = ('doc/', 'api-ref/', 'releasenotes/')
+
+
+def is_seam(target):
+    """Whether a change to upstream file ``target`` is a seam."""
+    return '/tests/' not in target and not target.startswith(SEAM_EXEMPT)
+
+
+def seam_budget(root):
+    """The most changed seam lines a release's queue may have."""
+    path = pathlib.Path(root) / 'upstream.toml'
+    try:
+        with open(path, 'rb') as f:
+            return int(tomllib.load(f)['seams']['budget'])
+    except (OSError, KeyError, ValueError, TypeError,
+            tomllib.TOMLDecodeError) as e:
+        raise QueueError(f'{path}: no [seams] budget: {e}')
 
 
 def change_lines(diff):
@@ -744,6 +765,15 @@ class Queue:
                     break
         return found
 
+    def seams(self):
+        """{upstream file: changed lines} of this release's seams.
+
+        Lines added plus lines removed, over every patch (or its override)
+        of a file that :func:`is_seam`.
+        """
+        return {target: len(change_lines(parse_patch(patch.read_text())[1]))
+                for patch, target in self.patches() if is_seam(target)}
+
     def check(self):
         """Return a list of problems with the queue (empty when sound)."""
         problems = []
@@ -944,7 +974,8 @@ class Queue:
         if dirty.strip():
             raise QueueError(f'{tree} has uncommitted edits; refresh and '
                              f'rebuild the tree before building packages')
-        return self._build(tree, outdir, self.pin.name, 'packages')
+        return build_dist(tree, outdir, self.pin.name, 'packages',
+                          self.pin.local_version)
 
     def dist_plugin(self, directory, outdir):
         """Build the wheel and sdist of one of PLUGINS into ``outdir``.
@@ -953,43 +984,43 @@ class Queue:
         release of the queue names one set of packages.
         """
         default = load_pins(self.root)[0]
-        return self._build(self.root / directory, pathlib.Path(outdir),
-                           PLUGINS[directory], directory,
-                           version=default.local_version, shared=True,
-                           SKIP_GIT_SDIST='1')
+        return build_dist(self.root / directory, pathlib.Path(outdir),
+                          PLUGINS[directory], directory,
+                          default.local_version, shared=True,
+                          SKIP_GIT_SDIST='1')
 
-    def _build(self, source, outdir, prefix, what, version=None,
-               shared=False, **env):
-        """Build ``source``'s wheel and sdist, versioned from the pin.
 
-        Earlier builds of the same upstream release are replaced, and
-        other releases' packages stay beside them; a ``shared`` package
-        (one for every release) replaces all its earlier builds.
+def build_dist(source, outdir, prefix, what, version, shared=False,
+               **env):
+    """Build ``source``'s wheel and sdist as ``version``.
 
-        :returns: [wheel, sdist] paths in ``outdir``
-        """
-        version = version or self.pin.local_version
-        outdir.mkdir(parents=True, exist_ok=True)
-        earlier = f'{prefix}-*' if shared else (
-            f'{prefix}-{version.split("+")[0]}+*')
-        for old in outdir.glob(earlier):
-            old.unlink()
-        # No build isolation: that would run pip with our PBR_VERSION set
-        # (see VERSION_ENV); the backends are in this virtualenv already.
-        env = dict(os.environ, PBR_VERSION=version, **PBR_ENV, **env)
-        proc = subprocess.run(
-            [sys.executable, '-m', 'build', '--no-isolation', '--sdist',
-             '--wheel', '--outdir', str(outdir), str(source)], env=env,
-            capture_output=True, text=True)
-        if proc.returncode:
-            raise QueueError(f'building {what} failed:\n'
-                             f'{(proc.stdout + proc.stderr)[-3000:]}')
-        built = [outdir / f'{prefix}-{version}-py3-none-any.whl',
-                 outdir / f'{prefix}-{version}.tar.gz']
-        missing = [str(p) for p in built if not p.exists()]
-        if missing:
-            raise QueueError(f'build did not produce {", ".join(missing)}')
-        return built
+    Earlier builds of the same upstream release are replaced, and
+    other releases' packages stay beside them; a ``shared`` package
+    (one for every release) replaces all its earlier builds.
+
+    :returns: [wheel, sdist] paths in ``outdir``
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    earlier = f'{prefix}-*' if shared else (
+        f'{prefix}-{version.split("+")[0]}+*')
+    for old in outdir.glob(earlier):
+        old.unlink()
+    # No build isolation: that would run pip with our PBR_VERSION set
+    # (see VERSION_ENV); the backends are in this virtualenv already.
+    env = dict(os.environ, PBR_VERSION=version, **PBR_ENV, **env)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'build', '--no-isolation', '--sdist',
+         '--wheel', '--outdir', str(outdir), str(source)], env=env,
+        capture_output=True, text=True)
+    if proc.returncode:
+        raise QueueError(f'building {what} failed:\n'
+                         f'{(proc.stdout + proc.stderr)[-3000:]}')
+    built = [outdir / f'{prefix}-{version}-py3-none-any.whl',
+             outdir / f'{prefix}-{version}.tar.gz']
+    missing = [str(p) for p in built if not p.exists()]
+    if missing:
+        raise QueueError(f'build did not produce {", ".join(missing)}')
+    return built
 
 
 def without_version(env):
@@ -1264,9 +1295,23 @@ def main(argv=None):
                       'each upstream file must change', file=sys.stderr)
         elif args.command == 'check':
             failed = False
+            budget = seam_budget(root)
             for pin in load_pins(root):
                 queue = Queue(root, pin=pin)
                 problems = queue.check()
+                seams = queue.seams()
+                print(f'seams: {pin.name} {pin.version}: '
+                      f'{sum(seams.values())} changed lines in '
+                      f'{len(seams)} upstream files (budget {budget})')
+                if sum(seams.values()) > budget:
+                    widest = sorted(seams.items(), key=lambda s: -s[1])[:3]
+                    problems.append(
+                        f'the patches change {sum(seams.values())} lines '
+                        f'of upstream code, over the budget of {budget} '
+                        f'(upstream.toml, [seams]); the most: ' +
+                        ', '.join(f'{t} {n}' for t, n in widest) +
+                        '. Move the logic into our modules and leave a '
+                        'call.')
                 for p in problems:
                     print(f'{pin.version}: {p}', file=sys.stderr)
                 failed = failed or bool(problems)

@@ -171,7 +171,7 @@ def can_run():
             raise Unavailable(f'no access to {dev}')
 
 
-def _socket_answers(path=SOCKET):
+def socket_answers(path=SOCKET):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -192,8 +192,8 @@ def _running(daemon):
 
 
 #: An LD_PRELOAD for libvirtd where it may not raise resource limits; see
-#: _memlock_shim().
-MEMLOCK_SHIM = r"""/* written by tools/realhv.py: see _memlock_shim() there */
+#: memlock_shim().
+MEMLOCK_SHIM = r"""/* written by tools/realhv.py: see memlock_shim() there */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
@@ -239,7 +239,7 @@ def _can_raise_limits():
     return True
 
 
-def _memlock_shim():
+def memlock_shim():
     """Environment for libvirtd where it may not raise RLIMIT_MEMLOCK.
 
     A domain with ``<memtune><hard_limit>`` (as every guest of a flavor
@@ -316,7 +316,7 @@ def up(state):
         env = None
         if daemon == 'libvirtd':
             MASK.parent.mkdir(parents=True, exist_ok=True)
-            env = dict(os.environ, **_memlock_shim())
+            env = dict(os.environ, **memlock_shim())
         if daemon == 'libvirtd' and os.path.exists(KVM):
             try:
                 _start_without_kvm(binary, env)
@@ -330,7 +330,7 @@ def up(state):
         started.append(daemon)
         log(f'started {daemon}')
     deadline = time.monotonic() + 30
-    while not _socket_answers():
+    while not socket_answers():
         if time.monotonic() > deadline:
             raise Unavailable(f'libvirtd does not answer on {SOCKET}')
         time.sleep(0.1)

@@ -43,6 +43,7 @@ from nova import servicegroup
 from nova.xloud import inflight
 from nova.xloud import placement
 from nova.xloud import quota
+from nova.xloud import records
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -104,8 +105,8 @@ class API:
     def show(self, context, instance):
         """The server's envelope, sizes and allocation, per resource."""
         flavor = instance.flavor
-        live = sizing.live(instance)
-        boot = sizing.next_boot(instance)
+        live = records.live(instance)
+        boot = records.next_boot(instance)
         try:
             rp_uuid = placement.provider_of(context, instance)
         except (exception.ComputeHostNotFound, exception.NotFound):
@@ -118,7 +119,7 @@ class API:
                         instance=instance)
             raise XloudPlacementUnavailable(uuid=instance.uuid)
         body = {'server_id': instance.uuid}
-        for _key, field, _spec, rc, _p, _l in sizing.RESOURCES:
+        for _key, field, _spec, rc in sizing.RESOURCES:
             bounds = sizing.envelope(flavor, field)
             body[field] = {
                 'minimum': bounds[0] if bounds else None,
@@ -128,7 +129,7 @@ class API:
                 'allocated': allocated.get(rc),
                 'adjustable': bounds is not None,
             }
-        plugged = sizing.vcpus_plugged(instance)
+        plugged = records.vcpus_plugged(instance)
         if plugged is not None:
             # an unplug did not finish; a CPU cap holds the guest to
             # "current"
@@ -181,7 +182,7 @@ class API:
             raise XloudPlacementUnavailable(uuid=instance.uuid)
         if not allocations:
             raise XloudHostCannotAdjust(uuid=instance.uuid)
-        live = sizing.live(instance)
+        live = records.live(instance)
         try:
             quota.check_growth(context, instance, {
                 'VCPU': 0 if vcpus is None else vcpus - live['vcpus'],
@@ -201,7 +202,7 @@ class API:
                 attr='task_state', instance_uuid=instance.uuid,
                 state=e.kwargs.get('actual'), method='xloud_adjust')
 
-        live = sizing.live(instance)
+        live = records.live(instance)
         grow = {}
         if vcpus is not None and vcpus > live['vcpus']:
             grow['VCPU'] = vcpus

@@ -38,6 +38,7 @@ from nova.scheduler.client import report
 from nova import servicegroup
 from nova.xloud import inflight
 from nova.xloud import placement
+from nova.xloud import records
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -131,7 +132,7 @@ class Audit:
             self._report('error', instance,
                          _('cannot read its allocation: %s') % e)
             return
-        runs_at = _amounts(sizing.live(instance))
+        runs_at = _amounts(records.live(instance))
         if allocated == runs_at:
             return
         what = _('allocation %(alloc)s, but it runs at %(runs)s') % {
@@ -144,7 +145,7 @@ class Audit:
                                 _('could not fix: its host is down'))
         try:
             outcome, sizes = self.rpcapi.xloud_heal(
-                cctxt, instance, sizing.record_of(instance))
+                cctxt, instance, records.record_of(instance))
         except Exception as e:
             self.unfixed += 1
             return self._report('drift', instance, what,

@@ -14,25 +14,42 @@
 
 """Server side of the XLoud compute RPC API, in nova-compute.
 
-ComputeManager adds an XloudComputeEndpoint to its additional endpoints,
-resolves at start-up every adjust its host had in flight
-(:func:`resolve_at_start`, from ``_init_instance``), and resolves lost
-ones periodically (:func:`resolve_lost`).
+What ComputeManager calls: it adds an XloudComputeEndpoint to its
+additional endpoints, resolves at start-up every adjust its host had in
+flight (:func:`resolve_at_start`, from ``_init_instance``), resolves lost
+ones periodically (:func:`resolve_lost`), tells billing what a server
+booted at (:func:`booted`) and has the allocation follow every guest it
+(re)starts (:func:`follow_guest`). How an adjust ends is in
+:mod:`nova.xloud.recovery`.
+
+What it asks of the virt driver, whose capability ``supports_xloud_adjust``
+(the ``CUSTOM_XLOUD_ADJUST`` trait) says it can:
+
+``xloud_adjust(instance, vcpus, memory_mb, persist)``
+    Set the instance's vCPUs and memory (MiB) live, within its flavor's
+    envelope (the API checked it), and for its next boot too when
+    ``persist``; a stopped instance changes only for its next boot.
+    Returns ``{'vcpus': n, 'memory_mb': m}``, what the guest runs with;
+    raises ``nova.xloud.records.XloudAdjustFailed``, carrying that, when the
+    hypervisor fails part-way.
+``xloud_sizes(instance)``
+    ``{'vcpus': n, 'memory_mb': m}``, what the guest has now, read from the
+    hypervisor, so that an interrupted adjust is resolved from what really
+    happened.
+
+ComputeDriver declares both, raising NotImplementedError;
+nova/virt/libvirt/xloud.py implements them for libvirt.
 """
 
 import collections
-import contextlib
 import sys
 
-from oslo_concurrency import lockutils
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_utils import excutils
 
 from nova.compute import utils as compute_utils
-from nova.compute import vm_states
 import nova.conf
-from nova import exception
 from nova import exception_wrapper
 from nova.i18n import _
 from nova import objects
@@ -40,6 +57,8 @@ from nova import utils
 from nova.xloud import inflight
 from nova.xloud import notify
 from nova.xloud import placement
+from nova.xloud import records
+from nova.xloud import recovery
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -47,11 +66,6 @@ CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
 
 ADJUSTING = inflight.ADJUSTING
-#: The states in which a server's guest is defined on its host.
-RECORDABLE = (vm_states.ACTIVE, vm_states.STOPPED, vm_states.PAUSED,
-              vm_states.SUSPENDED)
-#: The compute's event of the xloud-adjust instance action.
-EVENT = 'compute_xloud_adjust'
 #: The tokens of the adjusts this nova-compute has received and not yet
 #: finished, with how many of their messages are being handled (a message
 #: the broker delivers twice must not end the first one's claim). The only
@@ -59,36 +73,6 @@ EVENT = 'compute_xloud_adjust'
 #: message: resolve_lost() resolves those after [xloud] adjust_timeout, and
 #: leaves these alone however long they take.
 _RECEIVED = collections.Counter()
-
-
-class XloudAdjustInterrupted(exception.NovaException):
-    msg_fmt = _("The adjust was interrupted (%(why)s) and was resolved "
-                "from the hypervisor: the server runs with %(vcpus)s vCPUs "
-                "and %(memory_mb)s MiB.")
-
-
-class XloudServerBusy(exception.NovaException):
-    msg_fmt = _("Server %(uuid)s is busy: an adjust or another operation "
-                "holds it. Try again once it has ended.")
-
-
-def _unless_busy(instance, func):
-    """Run ``func`` under the server's lock, or raise XloudServerBusy.
-
-    For the resolver, the audit and the periodic task: they never wait for
-    the lock, so a server whose adjust or other operation is slow (a
-    guest that does not answer, say) holds up nothing but itself.
-
-    The lock is the one utils.synchronized(instance.uuid) takes, taken
-    with lockutils.lock rather than the decorator: the decorator of older
-    oslo.concurrency (7.1.0, 2025.1's) returns None when the lock is held.
-    """
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(lockutils.lock(instance.uuid, blocking=False))
-        except lockutils.AcquireLockFailedException:
-            raise XloudServerBusy(uuid=instance.uuid)
-        return func()
 
 
 class XloudComputeEndpoint:
@@ -141,11 +125,11 @@ class XloudComputeEndpoint:
                     # An adjust without a token (begun by an older build)
                     # cannot be told from a stale one: it ends here, from
                     # what the hypervisor says, rather than never.
-                    resolve(self.manager, context, instance,
+                    recovery.resolve(self.manager, context, instance,
                             _('its message carried no token'))
                 return
-            with compute_utils.EventReporter(context, EVENT, self.host,
-                                             instance.uuid):
+            with compute_utils.EventReporter(context, recovery.EVENT,
+                                             self.host, instance.uuid):
                 try:
                     self._adjust(context, instance, vcpus, memory_mb,
                                  persist)
@@ -155,7 +139,7 @@ class XloudComputeEndpoint:
                             context, instance, e, sys.exc_info())
         do_adjust()
 
-    @messaging.expected_exceptions(XloudServerBusy)
+    @messaging.expected_exceptions(recovery.XloudServerBusy)
     def xloud_resolve(self, context, instance, token):
         """Resolve the adjust in flight now (nova-manage xloud audit --fix).
 
@@ -168,10 +152,10 @@ class XloudComputeEndpoint:
             instance.refresh()
             if not inflight.still_in_flight(instance, token):
                 return None
-            resolve(self.manager, context, instance,
+            recovery.resolve(self.manager, context, instance,
                     _('nova-manage xloud audit --fix resolved it'))
-            return sizing.live(instance)
-        return _unless_busy(instance, do_resolve)
+            return records.live(instance)
+        return recovery.unless_busy(instance, do_resolve)
 
     def xloud_heal(self, context, instance, record):
         """Make the allocation what the guest has (nova-manage xloud audit).
@@ -188,7 +172,7 @@ class XloudComputeEndpoint:
             instance.refresh()
             if instance.task_state is not None:
                 return 'busy', None
-            if sizing.record_of(instance) != record:
+            if records.record_of(instance) != record:
                 return 'changed', None
             sizes = self.driver.xloud_sizes(instance)
             placement.resize(self.reportclient, context, instance.uuid,
@@ -196,19 +180,19 @@ class XloudComputeEndpoint:
                               'MEMORY_MB': sizes['memory_mb']},
                              rp_uuid=placement.provider_of(context,
                                                            instance))
-            if sizing.live(instance) != {
+            if records.live(instance) != {
                     'vcpus': sizes['vcpus'],
                     'memory_mb': sizes['memory_mb']}:
-                sizing.record(instance, sizes, persist=False)
+                records.record(instance, sizes, persist=False)
                 instance.save(expected_task_state=[None])
             return 'healed', sizes
         try:
-            return _unless_busy(instance, do_heal)
-        except XloudServerBusy:
+            return recovery.unless_busy(instance, do_heal)
+        except recovery.XloudServerBusy:
             return 'busy', None
 
     def _adjust(self, context, instance, vcpus, memory_mb, persist):
-        before = sizing.live(instance)
+        before = records.live(instance)
         wanted = dict(before)
         if vcpus is not None:
             wanted['vcpus'] = vcpus
@@ -227,96 +211,15 @@ class XloudComputeEndpoint:
                 actual = getattr(e, 'live', None) or before
                 LOG.warning('Adjusting failed, the guest runs at %s: %s',
                             actual, e, instance=instance)
-                _finish(self.reportclient, context, instance, actual,
+                recovery.finish(self.reportclient, context, instance, actual,
                         persist=False)
                 # recorded for this boot only, whatever was asked
                 notify.adjust(context, instance, self.host, notify.ERROR,
                               before, actual, False, exception=e)
         result = result or wanted
-        _finish(self.reportclient, context, instance, result, persist)
+        recovery.finish(self.reportclient, context, instance, result, persist)
         notify.adjust(context, instance, self.host, notify.END, before,
                       result, persist)
-
-
-def _finish(reportclient, context, instance, sizes, persist):
-    """Record ``sizes``, make the allocation match, end the task."""
-    try:
-        placement.resize(reportclient, context, instance.uuid,
-                         {'VCPU': sizes['vcpus'],
-                          'MEMORY_MB': sizes['memory_mb']},
-                         rp_uuid=placement.provider_of(context, instance))
-    except Exception:
-        LOG.exception('Could not set the allocation of the server to %s',
-                      sizes, instance=instance)
-    sizing.record(instance, sizes, persist)
-    inflight.end(instance)
-    instance.save(expected_task_state=[ADJUSTING])
-    notify.size(context, instance, sizes)
-
-
-def resolve(manager, context, instance, why):
-    """Resolve the adjust in flight on ``instance`` from the hypervisor.
-
-    What the guest really has is recorded (for this boot only: the next
-    boot keeps what was recorded before), the allocation is made to match,
-    the task state is cleared, and the instance action is failed with an
-    event and a fault saying the adjust was interrupted.
-    """
-    before = sizing.live(instance)
-    try:
-        actual = manager.driver.xloud_sizes(instance)
-    except NotImplementedError:
-        actual = None
-    except Exception:
-        LOG.exception('Cannot read the sizes of the guest; keeping the '
-                      'recorded ones', instance=instance)
-        actual = None
-    actual = actual or before
-    try:
-        # raised, so that it has a traceback for the event and the fault
-        raise XloudAdjustInterrupted(why=why, **actual)
-    except XloudAdjustInterrupted as e:
-        error = e
-    LOG.warning('Resolving an adjust in flight: %s', error.format_message(),
-                instance=instance)
-    # The instance action was recorded under the API request's ID, which
-    # is the adjust's token; what this sends and records carries it too.
-    action_context = context.elevated()
-    action_context.request_id = inflight.token(instance) or context.request_id
-    _finish(manager.reportclient, action_context, instance, actual,
-            persist=False)
-    try:
-        objects.InstanceActionEvent.event_start(
-            action_context, instance.uuid, EVENT, want_result=False,
-            host=manager.host)
-        objects.InstanceActionEvent.event_finish_with_failure(
-            action_context, instance.uuid, EVENT, exc_val=error,
-            exc_tb=error.__traceback__, want_result=False)
-    except exception.InstanceActionNotFound:
-        LOG.info('The adjust has no instance action to finish',
-                 instance=instance)
-    compute_utils.add_instance_fault_from_exc(context, instance, error)
-    notify.adjust(action_context, instance, manager.host, notify.ERROR,
-                  before, actual, persist=False, exception=error)
-
-
-def _resolve_safely(manager, context, instance, why):
-    token = inflight.token(instance)
-
-    def do_resolve():
-        instance.refresh()
-        if not inflight.still_in_flight(instance, token):
-            return  # finished meanwhile (or another adjust began)
-        resolve(manager, context, instance, why)
-    try:
-        _unless_busy(instance, do_resolve)
-    except XloudServerBusy:
-        # an operation holds the server now; the next look tries again
-        LOG.info('Not resolving the adjust in flight yet: the server is '
-                 'busy', instance=instance)
-    except Exception:
-        LOG.exception('Could not resolve the adjust in flight',
-                      instance=instance)
 
 
 def booted(context, instance):
@@ -327,10 +230,18 @@ def booted(context, instance):
     """
     try:
         if sizing.has_minimum(instance.flavor):
-            notify.size(context, instance, sizing.live(instance))
+            notify.size(context, instance, records.live(instance))
     except Exception:
         LOG.exception('Could not tell the size the server booted at',
                       instance=instance)
+
+
+def follow_guest(manager, context, instance):
+    """The compute manager's call after every operation that (re)starts
+    the guest: :func:`nova.xloud.placement.follow_guest`.
+    """
+    placement.follow_guest(manager.reportclient, context, instance,
+                           manager.driver)
 
 
 def resolve_at_start(manager, context, instance):
@@ -342,38 +253,10 @@ def resolve_at_start(manager, context, instance):
     its guest has. Never raises.
     """
     if instance.task_state != ADJUSTING:
-        _record_from_guest(manager, context, instance)
+        recovery.record_from_guest(manager, context, instance)
         return
-    _resolve_safely(manager, context, instance,
+    recovery.resolve_safely(manager, context, instance,
                     _('nova-compute restarted'))
-
-
-def _record_from_guest(manager, context, instance):
-    """Record what the guest of a server with no record runs at.
-
-    Such a server was booted by an upstream compute, at its flavor's
-    maximum, or by an XLoud build that did not record a boot. Either way
-    its guest, not its flavor's minimum, says what it runs at, and its
-    next boot keeps that: nothing shrinks a guest behind its owner's back.
-    The allocation is left as it is; the audit compares the two.
-    """
-    try:
-        if (instance.vm_state not in RECORDABLE or
-                not sizing.has_minimum(instance.flavor) or
-                sizing.has_record(instance)):
-            return
-        try:
-            sizes = manager.driver.xloud_sizes(instance)
-        except (NotImplementedError, exception.InstanceNotFound):
-            return
-        sizing.record(instance, sizes, persist=True)
-        instance.save()
-        notify.size(context, instance, sizes)
-        LOG.info('Recorded the sizes the guest runs at, %s, for a server '
-                 'that had no record', sizes, instance=instance)
-    except Exception:
-        LOG.exception('Could not record the sizes of the guest',
-                      instance=instance)
 
 
 def resolve_lost(manager, context):
@@ -395,7 +278,7 @@ def resolve_lost(manager, context):
         if (age < CONF.xloud.adjust_timeout or
                 inflight.token(instance) in _RECEIVED):
             continue
-        _resolve_safely(
+        recovery.resolve_safely(
             manager, context, instance,
             _('no answer for %d seconds; its message was probably lost')
             % age)

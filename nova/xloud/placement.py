@@ -24,6 +24,7 @@ from nova.i18n import _
 from nova import objects
 from nova.scheduler.client import report
 from nova.xloud import notify
+from nova.xloud import records
 from nova.xloud import sizing
 
 LOG = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def heal_resources(instance, resources):
             return
         if not instance.obj_attr_is_set('system_metadata'):
             instance.obj_load_attr('system_metadata')
-        sizes = sizing.live(instance)
+        sizes = records.live(instance)
     except Exception:
         # never make heal_allocations fail: it heals from the flavor then
         LOG.exception('Cannot read the size the server runs at; healing '
@@ -234,8 +235,8 @@ def follow_guest(reportclient, context, instance, driver=None):
                 sizes = driver.xloud_sizes(instance)
             except NotImplementedError:
                 pass
-        sizes = sizes or sizing.live(instance)
-        sizing.record(instance, sizes, persist=False)
+        sizes = sizes or records.live(instance)
+        records.record(instance, sizes, persist=False)
         if 'system_metadata' in instance.obj_what_changed():
             # not over an adjust begun meanwhile (its token, its record)
             instance.save(expected_task_state=[task_state])

@@ -21,6 +21,7 @@ from nova import context as nova_context
 from nova import exception
 from nova import objects
 from nova.xloud import placement
+from nova.xloud import records
 from nova.xloud import sizing
 
 LOG = logging.getLogger(__name__)
@@ -84,9 +85,9 @@ def size_moves(ctxt, request_spec):
     if server is None or server.flavor.flavorid != flavor.flavorid:
         return True
     if server.task_state == task_states.MIGRATING:
-        sizes = sizing.live(server)
+        sizes = records.live(server)
     else:
-        sizes = sizing.next_boot(server)
+        sizes = records.next_boot(server)
     sizing.size_move(request_spec, sizes)
     LOG.debug('size_moves request filter sized the move of %s at %s',
               server.uuid, sizes)

@@ -83,12 +83,13 @@ class QueueTestCase(unittest.TestCase):
         self.queue = patchq.Queue(self.root)
         self.tree = self.root / 'build' / 'tree'
 
-    def write_pins(self, default='1.0.0'):
+    def write_pins(self, default='1.0.0', budget=150):
         releases = ''.join(f'[releases."{v}"]\nsha256 = "{sha}"\n'
                            for v, sha in self.pins.items())
         (self.root / 'upstream.toml').write_text(
             f'[upstream]\nname = "nova"\ndefault = "{default}"\n'
-            f'[xloud]\nrelease = 7\n' + releases)
+            f'[xloud]\nrelease = 7\n[seams]\nbudget = {budget}\n' +
+            releases)
 
     def add_release(self, version, files):
         sdist = make_sdist(self.root / '.cache' / 'upstream',
@@ -407,6 +408,30 @@ class TestCheck(QueueTestCase):
         self.assertEqual(0, rc, err)
         self.assertIn('ok: nova 1.0.0: 1 patches apply', out)
 
+    def test_seams_are_counted(self):
+        self.add_patch(new_line='ep_new = "new"\nep_more = "more"\n')
+        rc, out, err = self.main('check')
+        self.assertEqual(0, rc, err)
+        self.assertIn('seams: nova 1.0.0: 2 changed lines in 1 upstream '
+                      'files (budget 150)', out)
+
+    def test_over_the_seam_budget(self):
+        self.add_patch(new_line='ep_new = "new"\nep_more = "more"\n')
+        self.write_pins(budget=1)
+        rc, out, err = self.main('check')
+        self.assertEqual(1, rc)
+        self.assertIn('1.0.0: the patches change 2 lines of upstream code, '
+                      'over the budget of 1 (upstream.toml, [seams]); the '
+                      'most: pyproject.toml 2.', err)
+
+    def test_what_is_not_a_seam(self):
+        for target in ('nova/tests/unit/test_big.py', 'doc/source/conf.py',
+                       'api-ref/source/index.rst',
+                       'releasenotes/notes/a.yaml'):
+            self.assertFalse(patchq.is_seam(target), target)
+        for target in ('nova/compute/manager.py', 'pyproject.toml'):
+            self.assertTrue(patchq.is_seam(target), target)
+
     def test_whole_file_copy(self):
         self.write('doc/readme-copy.txt', UPSTREAM['README.rst'])
         self.assertIn('doc/readme-copy.txt: a copy of upstream README.rst',
@@ -595,8 +620,9 @@ class TestReleases(QueueTestCase):
         with mock.patch.object(patchq.subprocess, 'run',
                                return_value=subprocess.CompletedProcess(
                                    [], 1, '', 'boom')):
-            self.assertRaises(patchq.QueueError, self.queue._build,
-                              self.root, outdir, 'nova', 'packages')
+            self.assertRaises(patchq.QueueError, patchq.build_dist,
+                              self.root, outdir, 'nova', 'packages',
+                              self.queue.pin.local_version)
         self.assertTrue(other.exists())
         self.assertFalse(stale.exists())
 

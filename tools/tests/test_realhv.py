@@ -111,11 +111,11 @@ class DaemonsTest(unittest.TestCase):
             kill.assert_any_call(4242, 15)
             self.assertFalse(state.exists())
 
-    @mock.patch.object(realhv, '_memlock_shim', return_value={})
+    @mock.patch.object(realhv, 'memlock_shim', return_value={})
     @mock.patch.object(realhv, 'MASK',
                        pathlib.Path(tempfile.gettempdir(), 'realhv', 'm'))
     @mock.patch.object(realhv, 'can_run')
-    @mock.patch.object(realhv, '_socket_answers', return_value=True)
+    @mock.patch.object(realhv, 'socket_answers', return_value=True)
     @mock.patch.object(realhv, '_running', return_value=None)
     @mock.patch.object(realhv, '_start_without_kvm',
                        side_effect=OSError('unshare: not permitted'))
@@ -145,7 +145,7 @@ class MemlockShimTest(unittest.TestCase):
         status = 'Name:\tx\nCapEff:\t000001ffffffffff\n'
         with mock.patch('builtins.open', mock.mock_open(read_data=status)):
             self.assertTrue(realhv._can_raise_limits())
-            self.assertEqual({}, realhv._memlock_shim())
+            self.assertEqual({}, realhv.memlock_shim())
 
     def test_needed_without(self):
         status = 'CapEff:\t000001fffeffffff\n'

@@ -56,8 +56,8 @@ from nova import objects
 from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from nova.virt.libvirt import blockinfo
-from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import xloud_guest
 from nova.xloud import compute as xloud_compute
 from nova.xloud import placement as xloud_placement
 
@@ -232,7 +232,7 @@ class RealLibvirtTestCase(testtools.TestCase):
     def defined(self, instance, inactive=False):
         """(vCPUs, current vCPUs, memory KiB, current memory KiB)."""
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
-        conf = vconfig.LibvirtConfigGuest()
+        conf = xloud_guest.ConfigGuest()
         conf.parse_str(self.domain(instance).XMLDesc(flags))
         return (conf.vcpus, conf.vcpus_current or conf.vcpus, conf.memory,
                 conf.current_memory or conf.memory)

@@ -37,9 +37,10 @@ from nova import objects
 from nova.tests.hypervisor import base
 from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import xloud
+from nova.virt.libvirt import xloud_guest
 from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
-from nova.xloud import sizing
+from nova.xloud import records
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class AdjustTest(base.RealLibvirtTestCase):
         self.assertEqual((4, 3, 1024 * MiB, 512 * MiB),
                          self.defined(instance, inactive=True))
         self.assertEqual({'vcpus': 3, 'memory_mb': 512},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
         self.assertEqual({'VCPU': 3, 'MEMORY_MB': 512},
                          self.allocated(manager))
         config = self.guest_config(instance)
@@ -155,13 +156,14 @@ class AdjustTest(base.RealLibvirtTestCase):
                          self.defined(instance, inactive=True))
         # a live change of a stopped domain is a clear error...
         error = self.assertRaises(base.libvirt.libvirtError,
-                                  guest.set_vcpus, 3, live=True)
+                                  xloud_guest.Guest.of(guest).set_vcpus, 3,
+                                  live=True)
         self.assertIn('not running', str(error))
         # ...which, should the server stop between the check and the call,
         # fails the adjust with what the domain has, not a crash
         with mock.patch.object(libvirt_guest.Guest, 'is_active',
                                return_value=True):
-            failed = self.assertRaises(sizing.XloudAdjustFailed,
+            failed = self.assertRaises(records.XloudAdjustFailed,
                                        self.driver.xloud_adjust, instance, 3,
                                        768, True)
         self.assertEqual(2, failed.live['vcpus'])
@@ -199,7 +201,7 @@ class VcpuShrinkTest(base.RealLibvirtTestCase):
     def unplug_errors(self):
         """The libvirt errors of the live vCPU changes the driver makes."""
         errors = []
-        set_vcpus = libvirt_guest.Guest.set_vcpus
+        set_vcpus = xloud_guest.Guest.set_vcpus
 
         def spy(guest, count, **kwargs):
             try:
@@ -208,7 +210,7 @@ class VcpuShrinkTest(base.RealLibvirtTestCase):
                 errors.append(e)
                 raise
         self.useFixture(fixtures.MonkeyPatch(
-            'nova.virt.libvirt.guest.Guest.set_vcpus', spy))
+            'nova.virt.libvirt.xloud_guest.Guest.set_vcpus', spy))
         return errors
 
     def test_shrink_with_the_agent(self):
@@ -242,13 +244,13 @@ class VcpuShrinkTest(base.RealLibvirtTestCase):
                     took, libvirt_live=live, sizes=sizes)
         # placement, the record and what libvirt says the guest can use
         self.assertEqual(1, self.allocated(manager)['VCPU'])
-        self.assertEqual(1, sizing.live(instance)['vcpus'])
+        self.assertEqual(1, records.live(instance)['vcpus'])
         self.assertEqual(1, sizes['vcpus'])
         self.assertIsNone(instance.task_state)
         if live == 1:
             return  # the unplug finished (KVM): nothing to hold the guest
         # it did not (TCG): the guest keeps vCPUs, capped to 1 CPU
-        self.assertEqual(live, sizing.vcpus_plugged(instance))
+        self.assertEqual(live, records.vcpus_plugged(instance))
         self.assertEqual(live, sizes['vcpus_plugged'])
         cputune = etree.fromstring(self.domain(instance).XMLDesc(0)).find(
             'cputune')
@@ -294,7 +296,7 @@ class VcpuShrinkTest(base.RealLibvirtTestCase):
         self.assertEqual(1, self.allocated(manager)['VCPU'])
         self.assertEqual(1, self.driver.xloud_sizes(instance)['vcpus'])
         self.assertEqual(None if live == 1 else live,
-                         sizing.vcpus_plugged(instance))
+                         records.vcpus_plugged(instance))
         self.assertIsNone(instance.task_state)
 
     def test_shrink_after_a_persisted_reboot(self):
@@ -449,7 +451,7 @@ class FrozenAgentTest(base.RealLibvirtTestCase):
 
         self.assertGreaterEqual(took, self.AGENT_TIMEOUT - 0.5)
         self.assertLess(took, self.AGENT_TIMEOUT + self.SLACK)
-        self.assertIsInstance(error, sizing.XloudAdjustFailed)
+        self.assertIsInstance(error, records.XloudAdjustFailed)
         self.assertEqual([error], self.faults)
         self.assertIn(f'did not answer within {self.AGENT_TIMEOUT} s',
                       str(error))
@@ -457,7 +459,7 @@ class FrozenAgentTest(base.RealLibvirtTestCase):
         self.assertEqual(3, self.domain(self.instance_).vcpusFlags(
             base.libvirt.VIR_DOMAIN_AFFECT_LIVE))
         self.assertEqual(3, self.driver.xloud_sizes(self.instance_)['vcpus'])
-        self.assertEqual(3, sizing.live(self.instance_)['vcpus'])
+        self.assertEqual(3, records.live(self.instance_)['vcpus'])
         self.assertEqual(3, self.allocated(self.manager)['VCPU'])
         self.assertIsNone(self.instance_.task_state)
         # The periodic tasks ran on throughout: the lost-adjust task never

@@ -55,6 +55,8 @@ from nova import exception
 from nova.i18n import _
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import guest as libvirt_guest
+from nova.virt.libvirt import xloud_guest
+from nova.xloud import records
 from nova.xloud import sizing
 
 CONF = nova.conf.CONF
@@ -75,8 +77,7 @@ AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 AGENT_TIMEOUT_DEFAULT = -1
 
 #: The namespace of the domain metadata this module writes.
-METADATA_NS = 'urn:x-xloud:libvirt:nova:1.0'
-METADATA_PREFIX = 'xloud'
+METADATA_NS = xloud_guest.METADATA_NS
 
 #: The virt types whose guests can run below their maximum: QEMU hot-plugs
 #: vCPUs and has the virtio memory balloon.
@@ -98,11 +99,22 @@ class XloudAgentUnresponsive(Exception):
             {'timeout': CONF.xloud.agent_timeout, 'error': error})
 
 
-def _balloon(guest):
-    for device in guest.devices:
+def _hold_balloon(guest):
+    """Give the guest a virtio balloon that does not deflate on its own.
+
+    In place of the one the guest config has, if any: with
+    [libvirt]mem_stats_period_seconds = 0 it is model 'none', and a guest
+    below its maximum memory needs the balloon regardless (its statistics
+    stay off then: the period is left unset).
+    """
+    held = xloud_guest.ConfigMemoryBalloon()
+    for index, device in enumerate(guest.devices):
         if isinstance(device, vconfig.LibvirtConfigMemoryBalloon):
-            return device
-    return None
+            if device.model == 'virtio':
+                held.period = device.period
+            guest.devices[index] = held
+            return
+    guest.add_device(held)
 
 
 def boot_size(instance, image_meta):
@@ -115,7 +127,7 @@ def boot_size(instance, image_meta):
             sizing.minimum_memory_mb(flavor) is None):
         return None, None
     # what an adjust persisted for this flavor, else the minimum
-    boot = sizing.next_boot(instance)
+    boot = records.next_boot(instance)
     vcpus, memory_mb = boot['vcpus'], boot['memory_mb']
     # The API refuses images that conflict with the flavor's minimums; an
     # older server that slipped through boots at its maximum, as upstream.
@@ -164,27 +176,11 @@ def _list_vcpus(guest, minimum, enabled):
     """
     guest.vcpu_list = []
     for number in range(guest.vcpus):
-        vcpu = vconfig.LibvirtConfigGuestVCPU()
+        vcpu = xloud_guest.ConfigGuestVCPU()
         vcpu.id = number
         vcpu.enabled = number < enabled
         vcpu.hotpluggable = number >= minimum
         guest.vcpu_list.append(vcpu)
-
-
-class LimitMetadata(vconfig.LibvirtConfigObject):
-    """``<xloud:limit overhead_mib='N'/>``: what a memory limit was set
-    with, in the domain's ``<metadata>``.
-    """
-
-    def __init__(self, overhead_mb=None, **kwargs):
-        super().__init__(root_name='limit', ns_prefix=METADATA_PREFIX,
-                         ns_uri=METADATA_NS, **kwargs)
-        self.overhead_mb = overhead_mb
-
-    def format_dom(self):
-        limit = super().format_dom()
-        limit.set('overhead_mib', str(self.overhead_mb))
-        return limit
 
 
 def memory_limit_kib(memory_mb):
@@ -198,7 +194,7 @@ def _limit_memory(guest, memory_mb):
         guest.memtune = vconfig.LibvirtConfigGuestMemoryTune()
     guest.memtune.hard_limit = memory_limit_kib(memory_mb)
     guest.metadata.append(
-        LimitMetadata(overhead_mb=CONF.xloud.memory_overhead_mb))
+        xloud_guest.LimitMetadata(overhead_mb=CONF.xloud.memory_overhead_mb))
 
 
 def _set_limit(guest, instance, memory_mb, live=False, persistent=False):
@@ -210,19 +206,11 @@ def _set_limit(guest, instance, memory_mb, live=False, persistent=False):
     """
     guest.set_memory_hard_limit(memory_limit_kib(memory_mb), live=live,
                                 persistent=persistent)
-    libvirt = libvirt_guest.libvirt
-    flags = persistent and libvirt.VIR_DOMAIN_AFFECT_CONFIG or 0
-    flags |= live and libvirt.VIR_DOMAIN_AFFECT_LIVE or 0
     try:
-        # The element without a namespace of its own: libvirt puts it in
-        # METADATA_NS under METADATA_PREFIX, and refuses an element that
-        # declares that prefix already ("failed to create a new XML
-        # namespace").
-        guest._domain.setMetadata(
-            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+        guest.set_metadata(
             '<limit overhead_mib="%d"/>' % CONF.xloud.memory_overhead_mb,
-            METADATA_PREFIX, METADATA_NS, flags=flags)
-    except libvirt.libvirtError as e:
+            live=live, persistent=persistent)
+    except libvirt_guest.libvirt.libvirtError as e:
         LOG.warning('Cannot record the memory overhead in the domain: %s',
                     e, instance=instance)
 
@@ -252,7 +240,7 @@ def configure_guest(guest, instance, image_meta):
     if (vcpus is None and memory_mb is None and not balloon_held and
             not vcpus_held):
         return
-    sizing.note_boot(instance)
+    records.note_boot(instance)
     if guest.virt_type not in SUPPORTED_VIRT_TYPES:
         raise XloudGuestUnsupported(
             uuid=instance.uuid,
@@ -264,39 +252,20 @@ def configure_guest(guest, instance, image_meta):
         _list_vcpus(guest, sizing.minimum_vcpus(instance.flavor),
                     vcpus or guest.vcpus)
     if balloon_held:
-        balloon = _balloon(guest)
-        if balloon is None:
-            balloon = vconfig.LibvirtConfigMemoryBalloon()
-            guest.add_device(balloon)
-        if balloon.model != 'virtio':
-            # [libvirt]mem_stats_period_seconds = 0 gives model 'none'; a
-            # guest below its maximum memory needs the balloon regardless
-            # (statistics stay off: the period is left unset).
-            balloon.model = 'virtio'
-            balloon.period = None
         # The balloon target is the size placement allocated: a guest that
         # deflated it on its own under memory pressure would use memory
         # nobody allocated. (With deflate-on-OOM, Linux also keeps the
         # ballooned pages in MemTotal, so the guest would not see its size.)
-        balloon.autodeflate = False
+        _hold_balloon(guest)
         # and a guest that unloads its balloon driver must not either
         _limit_memory(guest, memory_mb or instance.flavor.memory_mb)
     if memory_mb is not None:
         guest.current_memory = memory_mb * units.Ki
 
 
-def _config(guest, running):
-    """The guest's config as libvirt reports it, live or defined."""
-    if running:
-        return guest.get_config()
-    conf = vconfig.LibvirtConfigGuest()
-    conf.parse_str(guest.get_xml_desc(dump_inactive=True))
-    return conf
-
-
 def _vcpus(guest, running):
     """The vCPU count libvirt reports for the guest, live or defined."""
-    conf = _config(guest, running)
+    conf = guest.get_config(inactive=not running)
     return conf.vcpus_current or conf.vcpus
 
 
@@ -314,7 +283,7 @@ def sizes(guest):
     """
     running = guest.is_active()
     xml = guest.get_xml_desc(dump_inactive=not running)
-    conf = vconfig.LibvirtConfigGuest()
+    conf = xloud_guest.ConfigGuest()
     conf.parse_str(xml)
     memory_mb = _memory_mb(conf)
     doc = etree.fromstring(xml)
@@ -348,7 +317,7 @@ def _plugged(guest, running):
         agent channel the guest may be listening on, its config)
     """
     xml = guest.get_xml_desc(dump_inactive=not running)
-    conf = vconfig.LibvirtConfigGuest()
+    conf = xloud_guest.ConfigGuest()
     conf.parse_str(xml)
     doc = etree.fromstring(xml)
     agent = doc.find("./devices/channel/target[@name='%s']" % AGENT_CHANNEL)
@@ -433,13 +402,12 @@ def _agent_set_vcpus(guest, vcpus):
     VIR_ERR_AGENT_UNRESPONSIVE. The domain's agent timeout is set back to
     libvirt's default afterwards, for every other agent call.
     """
-    domain = guest._domain
-    domain.agentSetResponseTimeout(CONF.xloud.agent_timeout, 0)
+    guest.set_agent_timeout(CONF.xloud.agent_timeout)
     try:
         guest.set_vcpus(vcpus, guest=True)
     finally:
         try:
-            domain.agentSetResponseTimeout(AGENT_TIMEOUT_DEFAULT, 0)
+            guest.set_agent_timeout(AGENT_TIMEOUT_DEFAULT)
         except libvirt_guest.libvirt.libvirtError as e:
             LOG.warning('Cannot set the guest agent timeout back: %s', e,
                         instance_uuid=guest.uuid)
@@ -537,9 +505,10 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
     memory, what the guest really can use is carried by the exception, so
     the caller can record it.
     """
+    guest = xloud_guest.Guest.of(guest)
     running = guest.is_active()
     flags = {'live': running, 'persistent': persist or not running}
-    sizes = sizing.live(instance)
+    sizes = records.live(instance)
     # A vCPU-only adjust leaves the running guest's memory alone
     memory_live = memory_mb != sizes['memory_mb'] or not running
     vcpus_done = False
@@ -567,7 +536,7 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
         # a shrink of the vCPUs first, so nothing was changed
         LOG.warning('Cannot shrink the guest to %(vcpus)d vCPUs: %(error)s',
                     {'vcpus': vcpus, 'error': e}, instance=instance)
-        raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
+        raise records.XloudAdjustFailed(live=sizes, reason=str(e))
     except libvirt_guest.libvirt.libvirtError as e:
         sizes['memory_mb'] = getattr(e, 'xloud_memory_mb',
                                      sizes['memory_mb'])
@@ -581,9 +550,9 @@ def adjust(guest, instance, vcpus, memory_mb, persist):
                     guest, running)
         except Exception:
             LOG.exception('Cannot read the guest back', instance=instance)
-        raise sizing.XloudAdjustFailed(live=sizes, reason=str(e))
+        raise records.XloudAdjustFailed(live=sizes, reason=str(e))
     if sizes['memory_mb'] != memory_mb:
-        raise sizing.XloudAdjustFailed(
+        raise records.XloudAdjustFailed(
             live=sizes,
             reason=_('the guest did not give its memory back within %d s') %
             BALLOON_TIMEOUT)

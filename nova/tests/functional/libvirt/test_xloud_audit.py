@@ -24,6 +24,7 @@ from nova.cmd import manage
 from nova import objects
 from nova.tests.functional.libvirt import test_xloud_faults
 from nova.xloud import inflight
+from nova.xloud import records
 from nova.xloud import sizing
 
 
@@ -185,7 +186,7 @@ class NoRecordTest(test_xloud_faults.FaultTestBase):
         # The minimums were set while nothing used them (upstream ignores
         # them), so they are in the server's copy of the flavor as well.
         instance = self._instance()
-        self.assertFalse(sizing.has_record(instance))
+        self.assertFalse(records.has_record(instance))
         instance.flavor.extra_specs = {'minimum_cpu': '1',
                                        'minimum_memory': '512'}
         instance.save()
@@ -216,9 +217,9 @@ class NoRecordTest(test_xloud_faults.FaultTestBase):
     def test_its_compute_records_it_when_it_starts(self):
         self.restart_compute_service('compute1')
         instance = self._instance()
-        self.assertTrue(sizing.has_record(instance))
+        self.assertTrue(records.has_record(instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
         self._assert_settled(*self.BOOTED.values())
 
     def test_adjusted_from_there(self):

@@ -39,6 +39,7 @@ from nova.virt.libvirt import xloud as libvirt_xloud
 from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
 from nova.xloud import placement
+from nova.xloud import recovery as xloud_recovery
 from nova.xloud import rpcapi as xloud_rpcapi
 
 CONF = nova.conf.CONF
@@ -162,8 +163,8 @@ class LostMessageTest(FaultTestBase):
         def slow(*args):
             long_ago = mock.Mock(return_value=datetime.timedelta(hours=1))
             with mock.patch.object(inflight, 'age', long_ago), \
-                    mock.patch.object(xloud_compute,
-                                      '_resolve_safely') as resolve:
+                    mock.patch.object(xloud_recovery,
+                                      'resolve_safely') as resolve:
                 compute.manager._xloud_resolve_lost_adjusts(self.ctxt)
             long_ago.assert_called_once()  # it looked at this adjust
             resolved.append(resolve.call_count)

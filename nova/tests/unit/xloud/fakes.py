@@ -15,7 +15,7 @@
 """What the XLoud unit tests share: an adjustable flavor and a server of it."""
 
 from nova import objects
-from nova.xloud import sizing
+from nova.xloud import records
 
 
 def flavor():
@@ -27,7 +27,7 @@ def flavor():
 
 def adjusted_sysmeta():
     """An earlier persisted adjust: 2 vCPUs and 1024 MiB, live and next."""
-    return {sizing.SYSMETA_FLAVOR: 'xl',
-            sizing.SYSMETA_VCPUS: '2', sizing.SYSMETA_MEMORY_MB: '1024',
-            sizing.SYSMETA_LIVE_VCPUS: '2',
-            sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+    return {records.SYSMETA_FLAVOR: 'xl',
+            records.SYSMETA_VCPUS: '2', records.SYSMETA_MEMORY_MB: '1024',
+            records.SYSMETA_LIVE_VCPUS: '2',
+            records.SYSMETA_LIVE_MEMORY_MB: '1024'}

@@ -34,6 +34,7 @@ from nova.tests.unit.xloud import fakes
 from nova.xloud import api as xloud_api
 from nova.xloud import inflight
 from nova.xloud import placement
+from nova.xloud import records
 from nova.xloud import rpcapi
 from nova.xloud import sizing
 
@@ -410,10 +411,10 @@ class ShowTestCase(_Base):
         instance = _instance()
         instance.flavor.extra_specs = {'minimum_cpu': '1'}
         instance.system_metadata = {
-            sizing.SYSMETA_FLAVOR: 'xl',
-            sizing.SYSMETA_VCPUS: '2', sizing.SYSMETA_MEMORY_MB: '2048',
-            sizing.SYSMETA_LIVE_VCPUS: '3',
-            sizing.SYSMETA_LIVE_MEMORY_MB: '2048'}
+            records.SYSMETA_FLAVOR: 'xl',
+            records.SYSMETA_VCPUS: '2', records.SYSMETA_MEMORY_MB: '2048',
+            records.SYSMETA_LIVE_VCPUS: '3',
+            records.SYSMETA_LIVE_MEMORY_MB: '2048'}
         self.calls.current.return_value = (uuids.node, {'VCPU': 3,
                                                         'MEMORY_MB': 2048})
         self.assertEqual({
@@ -433,8 +434,8 @@ class ShowTestCase(_Base):
         instance = _instance()
         instance.flavor.extra_specs = {'minimum_cpu': '1'}
         instance.system_metadata = {
-            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '1',
-            sizing.SYSMETA_VCPUS_PLUGGED: '3'}
+            records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '1',
+            records.SYSMETA_VCPUS_PLUGGED: '3'}
         self.calls.current.return_value = (uuids.node, {'VCPU': 1,
                                                         'MEMORY_MB': 2048})
         body = self.api.show(self.context, instance)

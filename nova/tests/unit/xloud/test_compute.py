@@ -35,7 +35,8 @@ from nova.virt import driver
 from nova.xloud import compute as xloud_compute
 from nova.xloud import inflight
 from nova.xloud import placement
-from nova.xloud import sizing
+from nova.xloud import records
+from nova.xloud import recovery as xloud_recovery
 
 TOKEN = 'req-' + uuids.token
 
@@ -100,8 +101,8 @@ class XloudComputeEndpointTestCase(_Base):
                                    persist=persist)
 
     def _assert_recorded(self, live, next_boot):
-        self.assertEqual(live, sizing.live(self.instance))
-        self.assertEqual(next_boot, sizing.next_boot(self.instance))
+        self.assertEqual(live, records.live(self.instance))
+        self.assertEqual(next_boot, records.next_boot(self.instance))
         self.mock_resize.assert_called_once_with(
             self.manager.reportclient, self.context, uuids.instance,
             {'VCPU': live['vcpus'], 'MEMORY_MB': live['memory_mb']},
@@ -160,11 +161,11 @@ class XloudComputeEndpointTestCase(_Base):
                               {'vcpus': 3, 'memory_mb': 1280})
 
     def test_adjust_failed_reconciles_to_the_guest(self):
-        error = sizing.XloudAdjustFailed(
+        error = records.XloudAdjustFailed(
             live={'vcpus': 3, 'memory_mb': 1024}, reason='balloon stuck')
         self.manager.driver.xloud_adjust.side_effect = error
 
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust)
 
         self.assertIs(error, exc)
         # what the guest has now, and not persisted
@@ -175,7 +176,7 @@ class XloudComputeEndpointTestCase(_Base):
         self.assertIs(error, self.mock_event_finish.call_args.kwargs[
             'exc_val'])
 
-    @mock.patch.object(xloud_compute.LOG, 'exception')
+    @mock.patch.object(xloud_recovery.LOG, 'exception')
     def test_allocation_failure_is_logged(self, mock_log):
         self.manager.driver.xloud_adjust.return_value = {
             'vcpus': 3, 'memory_mb': 1536}
@@ -184,7 +185,7 @@ class XloudComputeEndpointTestCase(_Base):
         self._adjust()
         mock_log.assert_called_once()
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
-                         sizing.live(self.instance))
+                         records.live(self.instance))
         self.assertIsNone(self.instance.task_state)
 
     def test_driver_without_support(self):
@@ -210,10 +211,10 @@ class XloudComputeEndpointTestCase(_Base):
         ], self.mock_notify.call_args_list)
 
     def test_error_notification(self):
-        error = sizing.XloudAdjustFailed(
+        error = records.XloudAdjustFailed(
             live={'vcpus': 3, 'memory_mb': 1024}, reason='balloon stuck')
         self.manager.driver.xloud_adjust.side_effect = error
-        self.assertRaises(sizing.XloudAdjustFailed, self._adjust)
+        self.assertRaises(records.XloudAdjustFailed, self._adjust)
         # persist=True was asked; what the failure recorded is for this
         # boot only, and the payload says what was recorded
         self.assertEqual(
@@ -262,9 +263,9 @@ class XloudComputeEndpointTestCase(_Base):
         self.manager.driver.xloud_adjust.assert_not_called()
         self.assertIsNone(self.instance.task_state)
         self.assertEqual({'vcpus': 3, 'memory_mb': 1280},
-                         sizing.live(self.instance))
+                         records.live(self.instance))
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self.mock_resize.assert_called_once_with(
             self.manager.reportclient, mock.ANY, uuids.instance,
             {'VCPU': 3, 'MEMORY_MB': 1280}, rp_uuid=uuids.node)
@@ -287,7 +288,7 @@ class HealTestCase(_Base):
         super().setUp()
         self.instance.task_state = None
         self.instance.obj_reset_changes()
-        self.read = sizing.record_of(self.instance)  # what the audit read
+        self.read = records.record_of(self.instance)  # what the audit read
         self.endpoint = xloud_compute.XloudComputeEndpoint(self.manager)
 
     def _heal(self):
@@ -304,12 +305,12 @@ class HealTestCase(_Base):
             self.manager.reportclient, self.context, uuids.instance,
             {'VCPU': 3, 'MEMORY_MB': 1536}, rp_uuid=uuids.node)
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
-                         sizing.live(self.instance))
+                         records.live(self.instance))
         self.mock_save.assert_called_once_with(expected_task_state=[None])
 
     def test_changed_since_it_was_read(self):
         def adjusted_meanwhile():
-            sizing.record(self.instance, {'vcpus': 4, 'memory_mb': 2048},
+            records.record(self.instance, {'vcpus': 4, 'memory_mb': 2048},
                           persist=True)
         self.mock_refresh.side_effect = adjusted_meanwhile
         self.assertEqual(('changed', None), self._heal())
@@ -353,10 +354,10 @@ class ResolveTestCase(_Base):
         # billing is told the size it runs at, and the adjust's error
         self.mock_size.assert_called_once_with(ctxt, self.instance, live)
         self.assertIs(ctxt, self.mock_notify.call_args.args[0])
-        self.assertEqual(live, sizing.live(self.instance))
+        self.assertEqual(live, records.live(self.instance))
         # the next boot keeps what was persisted before
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self.assertIsNone(self.instance.task_state)
         self.assertIsNone(inflight.token(self.instance))
         self.mock_save.assert_called_once_with(
@@ -368,7 +369,7 @@ class ResolveTestCase(_Base):
             ctxt, uuids.instance, 'compute_xloud_adjust', want_result=False,
             host='compute1')
         error = self.mock_event_finish.call_args.kwargs['exc_val']
-        self.assertIsInstance(error, xloud_compute.XloudAdjustInterrupted)
+        self.assertIsInstance(error, xloud_recovery.XloudAdjustInterrupted)
         self.assertIn('interrupted', error.format_message())
         self.mock_fault.assert_called_once_with(self.context, self.instance,
                                                 error)
@@ -433,7 +434,7 @@ class ResolveTestCase(_Base):
             exc = self.assertRaises(messaging.ExpectedException,
                                     endpoint.xloud_resolve, self.context,
                                     self.instance, TOKEN)
-        self.assertIs(xloud_compute.XloudServerBusy, exc.exc_info[0])
+        self.assertIs(xloud_recovery.XloudServerBusy, exc.exc_info[0])
         self.manager.driver.xloud_sizes.assert_not_called()
         self.mock_save.assert_not_called()
 
@@ -475,12 +476,12 @@ class ResolveTestCase(_Base):
             'vcpus': 4, 'memory_mb': 2048}
         xloud_compute.resolve_at_start(self.manager, self.context,
                                        self.instance)
-        self.assertTrue(sizing.has_record(self.instance))
+        self.assertTrue(records.has_record(self.instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.live(self.instance))
+                         records.live(self.instance))
         # and its next boot does not shrink it
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self.mock_save.assert_called_once_with()
         self.mock_resize.assert_not_called()
         self.mock_fault.assert_not_called()
@@ -491,7 +492,7 @@ class ResolveTestCase(_Base):
     def test_booted_tells_the_size_it_booted_at(self):
         xloud_compute.booted(self.context, self.instance)
         self.mock_size.assert_called_once_with(
-            self.context, self.instance, sizing.live(self.instance))
+            self.context, self.instance, records.live(self.instance))
 
     def test_booted_without_a_minimum_tells_nothing(self):
         self.instance.flavor.extra_specs = {}
@@ -516,10 +517,10 @@ class ResolveTestCase(_Base):
             self.manager.driver.xloud_sizes.side_effect = error
             xloud_compute.resolve_at_start(self.manager, self.context,
                                            self.instance)
-            self.assertFalse(sizing.has_record(self.instance))
+            self.assertFalse(records.has_record(self.instance))
             self.mock_save.assert_not_called()
 
-    @mock.patch.object(xloud_compute.LOG, 'exception')
+    @mock.patch.object(xloud_recovery.LOG, 'exception')
     def test_at_start_never_raises(self, mock_log):
         self.mock_save.side_effect = ValueError('db gone')
         xloud_compute.resolve_at_start(self.manager, self.context,

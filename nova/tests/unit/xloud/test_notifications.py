@@ -31,7 +31,7 @@ from nova.tests.fixtures import xloud_ceilometer
 from nova.tests.unit import fake_instance
 from nova.xloud import inflight
 from nova.xloud import notify
-from nova.xloud import sizing
+from nova.xloud import records
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                     '..', '..'))
@@ -79,10 +79,10 @@ class NotifyTestCase(test.NoDBTestCase):
     def test_samples_are_what_is_sent(self):
         error = None
         try:
-            raise sizing.XloudAdjustFailed(
+            raise records.XloudAdjustFailed(
                 live={'vcpus': 3, 'memory_mb': 512},
                 reason='internal error: balloon stuck')
-        except sizing.XloudAdjustFailed as e:
+        except records.XloudAdjustFailed as e:
             error = e
         for phase, new, exc in (
                 ('start', {'vcpus': 3, 'memory_mb': 1536}, None),

@@ -28,7 +28,7 @@ from nova import objects
 from nova.scheduler.client import report
 from nova import test
 from nova.xloud import placement
-from nova.xloud import sizing
+from nova.xloud import records
 
 
 def _allocations(vcpu=2, memory_mb=1024, generation=1):
@@ -290,13 +290,13 @@ class FollowGuestTestCase(_Base):
 
     def test_saves_a_noted_boot(self):
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3'},
             minimum_cpu='1')
-        sizing.note_boot(instance)  # what the driver does on a reboot
+        records.note_boot(instance)  # what the driver does on a reboot
         placement.follow_guest(self.client, self.context, instance)
         self.save.assert_called_once_with(expected_task_state=[None])
         self.assertEqual('1', instance.system_metadata[
-            sizing.SYSMETA_LIVE_VCPUS])
+            records.SYSMETA_LIVE_VCPUS])
         self.assertEqual({'VCPU': 1, 'MEMORY_MB': 2048},
                          {rc: n for rc, n in self.client.put.call_args.args[
                              1]['allocations'][uuids.node][
@@ -308,9 +308,9 @@ class FollowGuestTestCase(_Base):
 
     def _follow_a_reboot(self):
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3'},
             minimum_cpu='1')
-        sizing.note_boot(instance)  # the guest was rebooted at 1 vCPU
+        records.note_boot(instance)  # the guest was rebooted at 1 vCPU
         placement.follow_guest(self.client, self.context, instance)
         return instance
 
@@ -360,7 +360,7 @@ class FollowGuestTestCase(_Base):
     def test_follows_the_minimum_it_was_built_at(self):
         instance = self._instance(minimum_cpu='1', minimum_memory='512')
         instance.vm_state = vm_states.BUILDING
-        sizing.note_boot(instance)  # what the driver does when it spawns
+        records.note_boot(instance)  # what the driver does when it spawns
         instance.vm_state = vm_states.ACTIVE
         placement.follow_guest(self.client, self.context, instance)
         self.get_node.assert_called_once_with(self.context, 'compute1',
@@ -374,12 +374,12 @@ class FollowGuestTestCase(_Base):
         placement.follow_guest(self.client, self.context, instance)
         self.assertEqual(_payload(4, 2048), self.client.put.call_args.args[1])
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
 
     def test_follows_the_recorded_size(self):
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3',
-             sizing.SYSMETA_LIVE_MEMORY_MB: '1536'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3',
+             records.SYSMETA_LIVE_MEMORY_MB: '1536'},
             minimum_cpu='1', minimum_memory='512')
         placement.follow_guest(self.client, self.context, instance)
         self.client.put.assert_called_once()
@@ -389,8 +389,8 @@ class FollowGuestTestCase(_Base):
         # a soft reboot or an unrescue starts the guest from its definition,
         # which the record may not know: the driver is asked
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3',
-             sizing.SYSMETA_VCPUS: '2'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3',
+             records.SYSMETA_VCPUS: '2'},
             minimum_cpu='1', minimum_memory='512')
         driver = mock.Mock()
         driver.xloud_sizes.return_value = {'vcpus': 2, 'memory_mb': 768}
@@ -399,13 +399,13 @@ class FollowGuestTestCase(_Base):
         self.assertEqual(_payload(2, 768), self.client.put.call_args.args[1])
         # recorded as what the guest runs at; the next boot is unchanged
         self.assertEqual({'vcpus': 2, 'memory_mb': 768},
-                         sizing.live(instance))
-        self.assertEqual(2, sizing.next_boot(instance)['vcpus'])
+                         records.live(instance))
+        self.assertEqual(2, records.next_boot(instance)['vcpus'])
         self.save.assert_called_once_with(expected_task_state=[None])
 
     def test_driver_without_support_follows_the_record(self):
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3'},
             minimum_cpu='1', minimum_memory='512')
         driver = mock.Mock()
         driver.xloud_sizes.side_effect = NotImplementedError
@@ -436,7 +436,7 @@ class HealResourcesTestCase(test.NoDBTestCase):
 
     def test_heals_at_the_live_size(self):
         instance = self._instance(
-            {sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '3'},
+            {records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '3'},
             minimum_cpu='1', minimum_memory='512')
         resources = {'VCPU': 1, 'MEMORY_MB': 512, 'DISK_GB': 1}
         placement.heal_resources(instance, resources)

@@ -19,6 +19,7 @@ from nova import exception
 from nova import objects
 from nova import test
 from nova.tests.unit.xloud import fakes
+from nova.xloud import records
 from nova.xloud import sizing
 
 
@@ -195,20 +196,20 @@ class ResizingIntoTestCase(test.NoDBTestCase):
                                extra_specs={})
         instance = self._instance(other)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.live(instance))
+                         records.live(instance))
 
     def test_same_flavor_move_keeps_the_record(self):
         # a cold migration, or a revert (old_flavor is the flavor again)
         instance = self._instance(fakes.flavor())
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
 
     def test_no_resize(self):
         instance = self._instance(None)
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024},
-                         sizing.live(instance))
+                         records.live(instance))
 
 
 class RevertTestCase(test.NoDBTestCase):
@@ -228,24 +229,24 @@ class RevertTestCase(test.NoDBTestCase):
         # persisted 3 / 1536 on A; running at 2 / 1024 for this boot only
         self.instance = objects.Instance(flavor=self.a, old_flavor=None,
                                          system_metadata={})
-        sizing.record(self.instance, {'vcpus': 3, 'memory_mb': 1536},
+        records.record(self.instance, {'vcpus': 3, 'memory_mb': 1536},
                       persist=True)
-        sizing.record(self.instance, {'vcpus': 2, 'memory_mb': 1024},
+        records.record(self.instance, {'vcpus': 2, 'memory_mb': 1024},
                       persist=False)
 
     def _resize(self, old, new):
         # finish_resize at the destination: the guest boots at the new
         # flavor's next-boot size, which is what it records
         self.instance.old_flavor, self.instance.flavor = old, new
-        sizing.record(self.instance, sizing.next_boot(self.instance),
+        records.record(self.instance, records.next_boot(self.instance),
                       persist=False)
 
     def _revert(self):
         # the source: flavor back, then the guest boots at next_boot()
         old = self.instance.old_flavor
         self.instance.flavor = old
-        boots_at = sizing.next_boot(self.instance)
-        sizing.record(self.instance, boots_at, persist=False)
+        boots_at = records.next_boot(self.instance)
+        records.record(self.instance, boots_at, persist=False)
         return boots_at
 
     def _confirm(self):
@@ -254,14 +255,14 @@ class RevertTestCase(test.NoDBTestCase):
     def test_revert_gives_back_the_next_boot_size(self):
         self._resize(self.a, self.b)
         self.assertEqual({'vcpus': 2, 'memory_mb': 768},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536}, self._revert())
         self._confirm()  # the stash is gone; the record is A's again
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
-                         sizing.live(self.instance))
+                         records.live(self.instance))
         self.assertEqual({'vcpus': 3, 'memory_mb': 1536},
-                         sizing.next_boot(self.instance))
-        self.assertNotIn(sizing.SYSMETA_OLD_FLAVOR,
+                         records.next_boot(self.instance))
+        self.assertNotIn(records.SYSMETA_OLD_FLAVOR,
                          self.instance.system_metadata)
 
     def test_confirm_then_back_starts_at_the_minimum(self):
@@ -269,27 +270,27 @@ class RevertTestCase(test.NoDBTestCase):
         self._confirm()
         self._resize(self.b, self.a)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self._confirm()
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
 
     def test_revert_of_the_way_back_gives_back_b(self):
         self._resize(self.a, self.b)
         self._confirm()
-        sizing.record(self.instance, {'vcpus': 6, 'memory_mb': 3072},
+        records.record(self.instance, {'vcpus': 6, 'memory_mb': 3072},
                       persist=True)
         self._resize(self.b, self.a)
         self.assertEqual({'vcpus': 6, 'memory_mb': 3072}, self._revert())
         self._confirm()
         self.assertEqual({'vcpus': 6, 'memory_mb': 3072},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
 
     def test_revert_of_a_server_never_adjusted(self):
         self.instance = objects.Instance(
             flavor=self.a, old_flavor=None, system_metadata={},
             vm_state=vm_states.BUILDING)
-        sizing.note_boot(self.instance)  # built at its minimum
+        records.note_boot(self.instance)  # built at its minimum
         self.instance.vm_state = vm_states.ACTIVE
         self._resize(self.a, self.b)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512}, self._revert())
@@ -301,7 +302,7 @@ class RevertTestCase(test.NoDBTestCase):
             vm_state=vm_states.ACTIVE)
         self._resize(self.a, self.b)
         self.assertEqual({'vcpus': 2, 'memory_mb': 768},
-                         sizing.next_boot(self.instance))
+                         records.next_boot(self.instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048}, self._revert())
 
 
@@ -315,30 +316,30 @@ class NoRecordTestCase(test.NoDBTestCase):
 
     def test_built_before_xloud_runs_at_its_maximum(self):
         instance = self._instance(vm_states.ACTIVE)
-        self.assertFalse(sizing.has_record(instance))
+        self.assertFalse(records.has_record(instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.live(instance))
+                         records.live(instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
 
     def test_built_by_xloud_at_its_minimum_with_a_record(self):
         instance = self._instance(vm_states.BUILDING)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.next_boot(instance))
-        sizing.note_boot(instance)
+                         records.next_boot(instance))
+        records.note_boot(instance)
         instance.vm_state = vm_states.ACTIVE
-        self.assertTrue(sizing.has_record(instance))
+        self.assertTrue(records.has_record(instance))
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.live(instance))
+                         records.live(instance))
         self.assertEqual({'vcpus': 1, 'memory_mb': 512},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
 
     def test_a_boot_of_a_server_with_no_record_records_its_maximum(self):
         instance = self._instance(vm_states.STOPPED)
-        sizing.note_boot(instance)  # a start: upstream's domain, at max
-        self.assertTrue(sizing.has_record(instance))
+        records.note_boot(instance)  # a start: upstream's domain, at max
+        self.assertTrue(records.has_record(instance))
         self.assertEqual({'vcpus': 4, 'memory_mb': 2048},
-                         sizing.next_boot(instance))
+                         records.next_boot(instance))
 
 
 class VcpusPluggedTestCase(test.NoDBTestCase):
@@ -351,27 +352,27 @@ class VcpusPluggedTestCase(test.NoDBTestCase):
             system_metadata=fakes.adjusted_sysmeta())
 
     def test_recorded_while_capped(self):
-        sizing.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
+        records.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
                                       'memory_mb': 1024}, persist=False)
-        self.assertEqual(3, sizing.vcpus_plugged(self.instance))
-        self.assertEqual(1, sizing.live(self.instance)['vcpus'])
+        self.assertEqual(3, records.vcpus_plugged(self.instance))
+        self.assertEqual(1, records.live(self.instance)['vcpus'])
         # an adjust that ends uncapped forgets it
-        sizing.record(self.instance, {'vcpus': 3, 'memory_mb': 1024},
+        records.record(self.instance, {'vcpus': 3, 'memory_mb': 1024},
                       persist=False)
-        self.assertIsNone(sizing.vcpus_plugged(self.instance))
-        self.assertNotIn(sizing.SYSMETA_VCPUS_PLUGGED,
+        self.assertIsNone(records.vcpus_plugged(self.instance))
+        self.assertNotIn(records.SYSMETA_VCPUS_PLUGGED,
                          self.instance.system_metadata)
 
     def test_not_capped(self):
-        self.assertIsNone(sizing.vcpus_plugged(self.instance))
-        sizing.record(self.instance, {'vcpus': 2, 'vcpus_plugged': 2,
+        self.assertIsNone(records.vcpus_plugged(self.instance))
+        records.record(self.instance, {'vcpus': 2, 'vcpus_plugged': 2,
                                       'memory_mb': 1024}, persist=False)
-        self.assertIsNone(sizing.vcpus_plugged(self.instance))
+        self.assertIsNone(records.vcpus_plugged(self.instance))
 
     def test_a_new_domain_has_no_cap(self):
-        sizing.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
+        records.record(self.instance, {'vcpus': 1, 'vcpus_plugged': 3,
                                       'memory_mb': 1024}, persist=False)
-        sizing.note_boot(self.instance)
-        self.assertIsNone(sizing.vcpus_plugged(self.instance))
-        self.assertNotIn(sizing.SYSMETA_VCPUS_PLUGGED,
+        records.note_boot(self.instance)
+        self.assertIsNone(records.vcpus_plugged(self.instance))
+        self.assertNotIn(records.SYSMETA_VCPUS_PLUGGED,
                          self.instance.system_metadata)

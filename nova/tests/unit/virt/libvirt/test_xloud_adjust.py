@@ -26,9 +26,9 @@ from nova import objects
 from nova import test
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
-from nova.virt.libvirt import guest as libvirt_guest
 from nova.virt.libvirt import xloud
-from nova.xloud import sizing
+from nova.virt.libvirt import xloud_guest
+from nova.xloud import records
 
 LIVE = fakelibvirt.VIR_DOMAIN_AFFECT_LIVE
 CONFIG = fakelibvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -60,7 +60,7 @@ class _Base(test.NoDBTestCase):
         super().setUp()
         self.useFixture(nova_fixtures.LibvirtFixture())
         self.domain = mock.Mock(spec=fakelibvirt.virDomain)
-        self.guest = libvirt_guest.Guest(self.domain)
+        self.guest = xloud_guest.Guest(self.domain)
 
 
 @ddt.ddt
@@ -104,10 +104,10 @@ class AdjustTestCase(_Base):
         self.instance = objects.Instance(
             uuid=uuids.instance, flavor=flavor, image_ref=uuids.image,
             system_metadata={
-                sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_VCPUS: '1',
-                sizing.SYSMETA_MEMORY_MB: '512',
-                sizing.SYSMETA_LIVE_VCPUS: '1',
-                sizing.SYSMETA_LIVE_MEMORY_MB: '512'})
+                records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_VCPUS: '1',
+                records.SYSMETA_MEMORY_MB: '512',
+                records.SYSMETA_LIVE_VCPUS: '1',
+                records.SYSMETA_LIVE_MEMORY_MB: '512'})
         # the running guest and its definition, as libvirt reports them
         self.xml = {0: _xml(3, 1536),
                     fakelibvirt.VIR_DOMAIN_XML_INACTIVE: _xml(1, 512)}
@@ -154,11 +154,11 @@ class AdjustTestCase(_Base):
     def test_vcpus_failure_carries_what_the_guest_has(self):
         # libvirt's vCPU count, the recorded balloon target
         self.instance.system_metadata = {
-            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '1',
-            sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+            records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '1',
+            records.SYSMETA_LIVE_MEMORY_MB: '1024'}
         self.xml[0] = _xml(2, 1000)
         self.domain.setVcpusFlags.side_effect = _libvirt_error('no hotplug')
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust,
                                 running=True, persist=True)
         self.assertEqual({'vcpus': 2, 'memory_mb': 1024}, exc.live)
         self.assertIn('no hotplug', str(exc))
@@ -167,11 +167,11 @@ class AdjustTestCase(_Base):
     def test_memory_failure_after_vcpus(self):
         # the vCPUs were hot-plugged, the balloon target was not moved
         self.instance.system_metadata = {
-            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '2',
-            sizing.SYSMETA_LIVE_MEMORY_MB: '1024'}
+            records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '2',
+            records.SYSMETA_LIVE_MEMORY_MB: '1024'}
         self.xml[0] = _xml(3, 1000)
         self.domain.setMemoryFlags.side_effect = _libvirt_error()
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust,
                                 running=True, persist=False)
         self.assertEqual({'vcpus': 3, 'memory_mb': 1024}, exc.live)
 
@@ -189,7 +189,7 @@ class AdjustTestCase(_Base):
 
     def test_failure_on_a_stopped_guest_reads_the_definition(self):
         self.domain.setVcpusFlags.side_effect = _libvirt_error()
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust,
                                 running=False, persist=True)
         self.assertEqual({'vcpus': 1, 'memory_mb': 512}, exc.live)
 
@@ -198,9 +198,9 @@ class AdjustTestCase(_Base):
         self.domain.setVcpusFlags.side_effect = _libvirt_error()
         self.domain.XMLDesc.side_effect = _libvirt_error('domain gone')
         self.instance.system_metadata = {
-            sizing.SYSMETA_FLAVOR: 'xl', sizing.SYSMETA_LIVE_VCPUS: '2',
-            sizing.SYSMETA_LIVE_MEMORY_MB: '768'}
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust,
+            records.SYSMETA_FLAVOR: 'xl', records.SYSMETA_LIVE_VCPUS: '2',
+            records.SYSMETA_LIVE_MEMORY_MB: '768'}
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust,
                                 running=True, persist=True)
         self.assertEqual({'vcpus': 2, 'memory_mb': 768}, exc.live)
         mock_log.assert_called_once()
@@ -218,8 +218,8 @@ class MemoryLimitTestCase(_Base):
                                      extra_specs={'minimum_memory': '512'})
         self.instance = objects.Instance(
             uuid=uuids.instance, flavor=self.flavor, image_ref=uuids.image,
-            system_metadata={sizing.SYSMETA_FLAVOR: 'xl',
-                             sizing.SYSMETA_LIVE_MEMORY_MB: '1024'})
+            system_metadata={records.SYSMETA_FLAVOR: 'xl',
+                             records.SYSMETA_LIVE_MEMORY_MB: '1024'})
         # the balloon where the record says, then wherever a test moves it
         self.live = [_xml(1, 1024)]
         self.domain.XMLDesc.side_effect = self._xml_desc
@@ -300,7 +300,7 @@ class MemoryLimitTestCase(_Base):
     def test_shrink_the_guest_refuses(self):
         # a guest without its balloon driver keeps its memory: it keeps its
         # limit, and the adjust fails with what it can still use
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 768,
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 768,
                                 persist=True)
         self.assertEqual({'vcpus': 1, 'memory_mb': 1024}, exc.live)
         self.assertIn('did not give its memory back', str(exc))
@@ -313,18 +313,18 @@ class MemoryLimitTestCase(_Base):
         self.live = [_xml(1, 1024), _xml(1, 768)]
         self.domain.setMemoryParameters.side_effect = _libvirt_error(
             'Device or resource busy')
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 768)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 768)
         self.assertEqual(1024, exc.live['memory_mb'])
 
     def test_grow_limit_refused_leaves_the_balloon(self):
         self.domain.setMemoryParameters.side_effect = _libvirt_error()
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 1536)
         self.assertEqual(1024, exc.live['memory_mb'])
         self.domain.setMemoryFlags.assert_not_called()
 
     def test_grow_balloon_refused_restores_the_limit(self):
         self.domain.setMemoryFlags.side_effect = _libvirt_error()
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 1536)
         self.assertEqual(1024, exc.live['memory_mb'])
         self.assertEqual([('limit', (1536 + 100) * units.Ki, LIVE),
                           ('balloon', 1536 * units.Ki, LIVE),
@@ -337,7 +337,7 @@ class MemoryLimitTestCase(_Base):
         self.domain.setMemoryFlags.side_effect = _libvirt_error()
         self.domain.setMemoryParameters.side_effect = [None,
                                                        _libvirt_error()]
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1536)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 1536)
         self.assertEqual(1536, exc.live['memory_mb'])
         mock_log.assert_called_once()
 
@@ -483,8 +483,8 @@ class VcpuShrinkTestCase(_Base):
                                 extra_specs={'minimum_cpu': '1'})
         self.instance = objects.Instance(
             uuid=uuids.instance, flavor=flavor, image_ref=uuids.image,
-            system_metadata={sizing.SYSMETA_FLAVOR: 'xl',
-                             sizing.SYSMETA_LIVE_VCPUS: '3'})
+            system_metadata={records.SYSMETA_FLAVOR: 'xl',
+                             records.SYSMETA_LIVE_VCPUS: '3'})
         self.domain.isActive.return_value = 1
         # the live XML before and after the change
         self.live = [_capped_xml(3)]
@@ -552,7 +552,7 @@ class VcpuShrinkTestCase(_Base):
             fakelibvirt.libvirtError,
             'Guest agent is not responding: Guest agent not available for '
             'now', error_code=fakelibvirt.VIR_ERR_AGENT_UNRESPONSIVE)
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 1)
         # nothing was unplugged or capped: the guest keeps its 3 vCPUs, and
         # the fault says why
         self.assertEqual(3, exc.live['vcpus'])
@@ -580,13 +580,13 @@ class VcpuShrinkTestCase(_Base):
             None, _libvirt_error('vcpu unplug request timed out')]
         self.domain.setSchedulerParametersFlags.side_effect = (
             _libvirt_error('no cpu controller'))
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 1)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 1)
         # the allocation stays with what the guest can use
         self.assertEqual(3, exc.live['vcpus'])
         self.assertIn('no cpu controller', str(exc))
 
     def test_grow_within_the_cap_raises_it(self):
-        self.instance.system_metadata[sizing.SYSMETA_LIVE_VCPUS] = '1'
+        self.instance.system_metadata[records.SYSMETA_LIVE_VCPUS] = '1'
         self.live = [_capped_xml(3, cap=1)]
         self.domain.setVcpusFlags.side_effect = [
             None, _libvirt_error('vcpu unplug request timed out')]
@@ -598,7 +598,7 @@ class VcpuShrinkTestCase(_Base):
             self._calls()[-1])
 
     def test_grow_to_what_it_has_lifts_the_cap(self):
-        self.instance.system_metadata[sizing.SYSMETA_LIVE_VCPUS] = '1'
+        self.instance.system_metadata[records.SYSMETA_LIVE_VCPUS] = '1'
         self.live = [_capped_xml(3, cap=1), _capped_xml(3)]
         self.assertEqual({'vcpus': 3, 'memory_mb': 2048}, self._adjust(3))
         self.assertEqual(
@@ -616,7 +616,7 @@ class VcpuShrinkTestCase(_Base):
     def test_grow_failure_raises(self):
         self.live = [_capped_xml(1)]
         self.domain.setVcpusFlags.side_effect = _libvirt_error('no hotplug')
-        exc = self.assertRaises(sizing.XloudAdjustFailed, self._adjust, 3)
+        exc = self.assertRaises(records.XloudAdjustFailed, self._adjust, 3)
         self.assertEqual(1, exc.live['vcpus'])
 
     def test_sizes_of_a_capped_guest(self):

@@ -102,16 +102,17 @@ class XloudAgentUnresponsive(Exception):
 def _hold_balloon(guest):
     """Give the guest a virtio balloon that does not deflate on its own.
 
-    In place of the one the guest config has, if any: with
-    [libvirt]mem_stats_period_seconds = 0 it is model 'none', and a guest
-    below its maximum memory needs the balloon regardless (its statistics
-    stay off then: the period is left unset).
+    In place of the one the guest config has, if any, keeping all the
+    driver set on it: with [libvirt]mem_stats_period_seconds = 0 it is
+    model 'none', and a guest below its maximum memory needs the balloon
+    regardless (its statistics stay off then: the period is left unset).
     """
     held = xloud_guest.ConfigMemoryBalloon()
     for index, device in enumerate(guest.devices):
         if isinstance(device, vconfig.LibvirtConfigMemoryBalloon):
-            if device.model == 'virtio':
-                held.period = device.period
+            held.__dict__.update(vars(device))
+            if held.model != 'virtio':
+                held.model, held.period = 'virtio', None
             guest.devices[index] = held
             return
     guest.add_device(held)

@@ -325,6 +325,20 @@ class TestDriverGuestConfig(test.NoDBTestCase):
         self.assertIsNone(balloon.period)
         self.assertNotIn('<stats', balloon.to_xml())
 
+    def test_held_balloon_keeps_what_the_driver_set(self):
+        guest = xloud_guest.ConfigGuest()
+        balloon = vconfig.LibvirtConfigMemoryBalloon()
+        balloon.model = 'virtio'
+        balloon.period = 10
+        balloon.driver_iommu = True  # as an encrypted guest's would be
+        guest.add_device(balloon)
+        xloud._hold_balloon(guest)
+        [held] = guest.devices
+        self.assertIsInstance(held, xloud_guest.ConfigMemoryBalloon)
+        self.assertEqual(('virtio', 10, True),
+                         (held.model, held.period, held.driver_iommu))
+        self.assertTrue(self._held(held))
+
     def test_minimum_equal_to_maximum_changes_nothing(self):
         cfg = self._config(minimum_cpu='4', minimum_memory='2048')
         self.assertIsNone(cfg.vcpus_current)

@@ -15,6 +15,7 @@
 import contextlib
 import hashlib
 import io
+import os
 import pathlib
 import subprocess
 import sys
@@ -62,10 +63,10 @@ class QueueTestCase(unittest.TestCase):
     def setUp(self):
         # "make" exports NOVA, the release it works on; these tests pick
         # their own fake releases
-        environ = mock.patch.dict(patchq.os.environ)
+        environ = mock.patch.dict(os.environ)
         environ.start()
         self.addCleanup(environ.stop)
-        patchq.os.environ.pop('NOVA', None)
+        os.environ.pop('NOVA', None)
         tmp = tempfile.TemporaryDirectory(prefix='patchq-test-')
         self.addCleanup(tmp.cleanup)
         self.tmp = pathlib.Path(tmp.name)
@@ -199,7 +200,7 @@ class TestTree(QueueTestCase):
                 (outdir / name).touch()
             return subprocess.CompletedProcess(cmd, 0, '', '')
 
-        with mock.patch.object(patchq.subprocess, 'run',
+        with mock.patch.object(subprocess, 'run',
                                side_effect=fake_build):
             built = self.queue.dist_plugin('xloud-osc', outdir)
         self.assertEqual(['xloud_osc-1.0.0+xloud.7-py3-none-any.whl',
@@ -212,7 +213,7 @@ class TestTree(QueueTestCase):
         def failing(cmd, env, **kwargs):
             return subprocess.CompletedProcess(cmd, 1, '', 'no pbr\n')
 
-        with mock.patch.object(patchq.subprocess, 'run', side_effect=failing):
+        with mock.patch.object(subprocess, 'run', side_effect=failing):
             with self.assertRaisesRegex(patchq.QueueError,
                                         'building xloud-osc failed'):
                 self.queue.dist_plugin('xloud-osc', self.root / 'dist')
@@ -498,7 +499,7 @@ class TestReleases(QueueTestCase):
         self.assertEqual((0, '1.0.0\n0.9.0\n', ''), self.main('releases'))
         self.assertEqual((0, '0.9.0+xloud.7\n', ''),
                          self.main('--release', '0.9.0', 'version'))
-        with mock.patch.dict(patchq.os.environ, NOVA='0.9.0'):
+        with mock.patch.dict(os.environ, NOVA='0.9.0'):
             self.assertEqual('0.9.0', patchq.load_pin(self.root).version)
 
     def test_unsupported_release_names_the_supported(self):
@@ -617,7 +618,7 @@ class TestReleases(QueueTestCase):
         stale = outdir / 'nova-1.0.0+xloud.6-py3-none-any.whl'
         other.touch()
         stale.touch()
-        with mock.patch.object(patchq.subprocess, 'run',
+        with mock.patch.object(subprocess, 'run',
                                return_value=subprocess.CompletedProcess(
                                    [], 1, '', 'boom')):
             self.assertRaises(patchq.QueueError, patchq.build_dist,
@@ -650,7 +651,7 @@ class TestDist(QueueTestCase):
                 (outdir / name).touch()
             return subprocess.CompletedProcess(cmd, 0, '', '')
 
-        with mock.patch.object(patchq.subprocess, 'run',
+        with mock.patch.object(subprocess, 'run',
                                side_effect=fake_build):
             built = self.queue.dist(self.tree, outdir)
         self.assertEqual(['nova-1.0.0+xloud.7-py3-none-any.whl',

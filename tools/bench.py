@@ -49,7 +49,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import aio  # noqa: E402
 import patchq  # noqa: E402
 import realhv  # noqa: E402
-import run_checks  # noqa: E402
+import testrun  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / 'e2e'))
 
@@ -152,7 +152,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     raw = out / 'raw.jsonl'
     raw.unlink(missing_ok=True)
-    env = dict(os.environ, **run_checks.TEST_ENV)
+    env = dict(os.environ, **testrun.TEST_ENV)
     env.update(XLOUD_BENCH_RAW=str(raw), XLOUD_BENCH_REPEAT=str(args.repeat),
                OS_TEST_TIMEOUT='1800')
     problems = []

@@ -230,7 +230,7 @@ int setrlimit64(enum __rlimit_resource resource, const struct rlimit64 *rlim)
 CAP_SYS_RESOURCE = 24
 
 
-def _can_raise_limits():
+def can_raise_limits():
     """Whether this process may raise its hard resource limits."""
     with open('/proc/self/status') as f:
         for line in f:
@@ -254,7 +254,7 @@ def memlock_shim():
     one, libvirtd starts as it is, and guests with a memory limit fail to
     start.
     """
-    if _can_raise_limits():
+    if can_raise_limits():
         return {}
     cc = shutil.which('cc') or shutil.which('gcc')
     if cc is None:

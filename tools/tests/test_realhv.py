@@ -144,13 +144,13 @@ class MemlockShimTest(unittest.TestCase):
     def test_not_needed_with_cap_sys_resource(self):
         status = 'Name:\tx\nCapEff:\t000001ffffffffff\n'
         with mock.patch('builtins.open', mock.mock_open(read_data=status)):
-            self.assertTrue(realhv._can_raise_limits())
+            self.assertTrue(realhv.can_raise_limits())
             self.assertEqual({}, realhv.memlock_shim())
 
     def test_needed_without(self):
         status = 'CapEff:\t000001fffeffffff\n'
         with mock.patch('builtins.open', mock.mock_open(read_data=status)):
-            self.assertFalse(realhv._can_raise_limits())
+            self.assertFalse(realhv.can_raise_limits())
 
     @unittest.skipUnless(shutil.which('cc'), 'no C compiler')
     def test_shim_keeps_the_locked_memory_limit(self):

@@ -83,6 +83,11 @@ def clone(tree, src):
     src.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(['git', 'clone', '--quiet', '--shared', str(tree),
                     str(src)], check=True)
+    # What the build itself writes there (oslo.config's and oslo.policy's
+    # sphinx extensions generate the samples into _static) is output, not
+    # an edit of the tree.
+    (src / '.git' / 'info' / 'exclude').write_text(
+        '/doc/source/_static/*.sample\n')
     return src
 
 

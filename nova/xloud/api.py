@@ -41,6 +41,7 @@ from nova import objects
 from nova.scheduler.client import report
 from nova import servicegroup
 from nova.xloud import inflight
+from nova.xloud import moving
 from nova.xloud import placement
 from nova.xloud import quota
 from nova.xloud import records
@@ -50,7 +51,7 @@ from nova.xloud import sizing
 LOG = logging.getLogger(__name__)
 
 #: The instance action, as os-instance-actions lists it.
-ACTION = 'xloud-adjust'
+ACTION = inflight.ACTION
 #: The API's event of that action, recorded when the API itself fails it.
 EVENT = 'api_xloud_adjust'
 
@@ -79,6 +80,12 @@ class XloudHostDown(exception.Invalid):
                 "nova-compute is up.")
 
 
+class XloudHostFullHere(placement.XloudHostFull):
+    msg_fmt = _("The host of server %(uuid)s lacks the capacity for "
+                "%(resources)s; with \"live_migrate\": true the server "
+                "is moved, live, to a host that has it, and grown there.")
+
+
 class XloudPlacementUnavailable(exception.NovaException):
     code = 503
     msg_fmt = _("The placement service is unavailable or answered "
@@ -94,7 +101,8 @@ class XloudComputeUnreachable(exception.NovaException):
 
 class API:
 
-    def __init__(self):
+    def __init__(self, compute_api=None):
+        self.compute_api = compute_api
         self.rpcapi = rpcapi.XloudComputeAPI()
         self.servicegroup_api = servicegroup.API()
 
@@ -118,7 +126,7 @@ class API:
             LOG.warning('Cannot read the allocation: %s', e,
                         instance=instance)
             raise XloudPlacementUnavailable(uuid=instance.uuid)
-        body = {'server_id': instance.uuid}
+        body = {'server_id': instance.uuid, 'phase': moving.phase(instance)}
         for _key, field, _spec, rc in sizing.RESOURCES:
             bounds = sizing.envelope(flavor, field)
             body[field] = {
@@ -158,7 +166,30 @@ class API:
         return node
 
     def adjust(self, context, instance, vcpus=None, memory_mb=None,
-               persist=True):
+               persist=True, live_migrate=False):
+        """Adjust the server; with ``live_migrate``, move it to grow it.
+
+        A growth its host has no room for is a 409 (XloudHostFull); with
+        ``live_migrate`` it moves the server, live, to a host that has the
+        room, and grows it there (nova.xloud.moving). Shrinking never
+        moves a server.
+        """
+        try:
+            self._adjust(context, instance, vcpus, memory_mb, persist)
+        except placement.XloudHostFull as e:
+            if not live_migrate:
+                raise XloudHostFullHere(**e.kwargs)
+            live = records.live(instance)
+            sizes = {'vcpus': live['vcpus'] if vcpus is None else vcpus,
+                     'memory_mb': (live['memory_mb'] if memory_mb is None
+                                   else memory_mb)}
+            # the mark _adjust set is undone: the server is as it was, and
+            # stays so unless the scheduler finds a host
+            host, _node = moving.find_host(context, instance, sizes)
+            moving.start(self.compute_api, context, instance, host, sizes,
+                         persist)
+
+    def _adjust(self, context, instance, vcpus, memory_mb, persist):
         requested = {'current_vcpus': vcpus, 'current_memory_mb': memory_mb}
         sizing.check_request(instance.flavor, requested)
         if instance.locked:

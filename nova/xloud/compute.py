@@ -55,6 +55,7 @@ from nova.i18n import _
 from nova import objects
 from nova import utils
 from nova.xloud import inflight
+from nova.xloud import moving
 from nova.xloud import notify
 from nova.xloud import placement
 from nova.xloud import records
@@ -240,6 +241,8 @@ def follow_guest(manager, context, instance):
     """The compute manager's call after every operation that (re)starts
     the guest: :func:`nova.xloud.placement.follow_guest`.
     """
+    if moving.arrived(manager, context, instance):
+        return  # the claim the move made is the grow's
     placement.follow_guest(manager.reportclient, context, instance,
                            manager.driver)
 
@@ -267,7 +270,8 @@ def resolve_lost(manager, context):
     dropped it, say, because it came while this host's queue was gone).
     An adjust received is left alone, however long its work takes, and a
     message that arrives after all finds its token gone and changes
-    nothing.
+    nothing. Also ends the grows whose move ended without them
+    (:func:`nova.xloud.moving.unfinished_moves`).
     """
     instances = objects.InstanceList.get_by_filters(
         context, {'host': manager.host, 'task_state': ADJUSTING,
@@ -282,3 +286,5 @@ def resolve_lost(manager, context):
             manager, context, instance,
             _('no answer for %d seconds; its message was probably lost')
             % age)
+    # and a grow whose move ended without it
+    moving.unfinished_moves(manager, context)

@@ -27,6 +27,8 @@ from oslo_utils import timeutils
 
 #: The task_state of a server while an adjust is in flight.
 ADJUSTING = 'xloud_adjusting'
+#: The instance action of an adjust, as os-instance-actions lists it.
+ACTION = 'xloud-adjust'
 
 SYSMETA_TOKEN = 'xloud_adjust_token'
 SYSMETA_SINCE = 'xloud_adjust_since'

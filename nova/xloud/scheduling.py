@@ -20,6 +20,7 @@ from nova.compute import task_states
 from nova import context as nova_context
 from nova import exception
 from nova import objects
+from nova.xloud import moving
 from nova.xloud import placement
 from nova.xloud import records
 from nova.xloud import sizing
@@ -77,6 +78,10 @@ def size_moves(ctxt, request_spec):
     that, and with none the move fails as NoValidHost and the server stays
     where it is. A resize to another flavor starts at that flavor's
     minimum. Registered in nova.scheduler.request_filter.
+
+    A live migration that moves a server to grow it claims the size it
+    will grow to (nova.xloud.moving), and so does the scheduler's answer
+    to where that size would fit, asked before the move.
     """
     flavor = request_spec.flavor
     if not sizing.has_minimum(flavor):
@@ -84,9 +89,12 @@ def size_moves(ctxt, request_spec):
     server = _server_of(ctxt, request_spec)
     if server is None or server.flavor.flavorid != flavor.flavorid:
         return True
-    if server.task_state == task_states.MIGRATING:
-        sizes = records.live(server)
-    else:
+    sizes = moving.hinted(request_spec)
+    if sizes is None and server.task_state == task_states.MIGRATING:
+        move = moving.pending(server)
+        sizes = ({'vcpus': move['vcpus'], 'memory_mb': move['memory_mb']}
+                 if move else records.live(server))
+    elif sizes is None:
         sizes = records.next_boot(server)
     sizing.size_move(request_spec, sizes)
     LOG.debug('size_moves request filter sized the move of %s at %s',

@@ -23,8 +23,10 @@ from nova.api import validation
 from nova.compute import api as compute
 from nova import exception
 from nova.i18n import _
+from nova.policies import migrate_server as ms_policies
 from nova.policies import xloud_adjust as xa_policies
 from nova.xloud import api as xloud_api
+from nova.xloud import moving
 from nova.xloud import placement
 from nova.xloud import quota
 from nova.xloud import releases
@@ -37,7 +39,7 @@ class XloudAdjustController(wsgi.Controller):
     def __init__(self):
         super().__init__()
         self.compute_api = compute.API()
-        self.xloud_api = xloud_api.API()
+        self.xloud_api = xloud_api.API(compute_api=self.compute_api)
 
     @wsgi.expected_errors((404, 503))
     @validation.query_schema(schema.show_query)
@@ -75,11 +77,17 @@ class XloudAdjustController(wsgi.Controller):
                                                      'system_metadata'])
         context.can(xa_policies.POLICY_ROOT % 'adjust',
                     target={'project_id': server.project_id})
+        live_migrate = body.get('live_migrate', False)
+        if live_migrate:
+            # it may move the server: as if live migration were asked
+            context.can(ms_policies.POLICY_ROOT % 'migrate_live',
+                        target={'project_id': server.project_id})
         try:
             self.xloud_api.adjust(
                 context, server, vcpus=body.get('current_vcpus'),
                 memory_mb=body.get('current_memory_mb'),
-                persist=body.get('persist', True))
+                persist=body.get('persist', True),
+                live_migrate=live_migrate)
         except sizing.XloudEnvelopeInvalid as e:
             raise exc.HTTPBadRequest(explanation=e.format_message())
         except quota.XloudOverQuota as e:
@@ -91,6 +99,8 @@ class XloudAdjustController(wsgi.Controller):
                 e, 'xloud-adjust', id)
         except (placement.XloudHostFull,
                 placement.XloudAllocationConflict,
+                moving.XloudNoHostFits,
+                moving.XloudCannotMove,
                 xloud_api.XloudHostCannotAdjust,
                 xloud_api.XloudHostDown) as e:
             raise exc.HTTPConflict(explanation=e.format_message())

@@ -36,9 +36,11 @@ the guest; an adjust an older build left in flight with no token; a
 flavor author who sets ``resources:VCPU`` beside ``minimum_cpu``; and an
 operator who changes ``[xloud] memory_overhead_mb``.
 
-Not modelled yet, so never generated: evacuation, rescue, live
-migration (this harness's fakes do not yet carry them through long
-sequences of several servers; test_xloud_paths covers each on its own),
+A live migration is modelled where an adjust with ``live_migrate``
+makes one (the fake libvirt's migration moves the domain to the host the
+destination URI names). Not modelled yet, so never generated:
+evacuation, rescue, a plain live migration (test_xloud_paths covers each
+on its own),
 and a boot that grows a guest (back to its next-boot size) on a host with
 no room for it, whose intended outcome the table does not yet give. The
 fake libvirt keeps a memory limit and shows it, but does not enforce it:
@@ -232,17 +234,53 @@ class Machine(stateful.RuleBasedStateMachine):
         resp = self.post(s, size, persist)
         self.adjusted(s, size, persist, resp)
 
+    @having('ACTIVE')
+    @stateful.rule(index=st.integers(0, 2),
+                   vcpus=st.integers(1, 4),
+                   memory=st.sampled_from(MEMORY_SIZES),
+                   persist=st.booleans())
+    def adjust_moving(self, index, vcpus, memory, persist):
+        """An adjust with live_migrate: where it grows past its host's
+        room, the server moves, live, to a host with room, and grows there.
+        """
+        s = self.pick(index, ('ACTIVE',))
+        self.say('adjust_moving %s %s %s' % (vcpus, memory, persist), s)
+        size = self.within(s, vcpus, memory)
+        if self.grows_in_place(s, size):
+            # row "adjust to S": it fits, nothing moves
+            resp = self.post(s, size, persist, live_migrate=True)
+            self.adjusted(s, size, persist, resp)
+            return
+        hosts = [h for h in HOSTS if h != s.host and self.room(h, size)]
+        resp = self.post(s, size, persist, live_migrate=True)
+        if not hosts:
+            # row "adjust to S with live_migrate, no host with room (409)"
+            self.test.assertEqual(409, resp.status)
+            return
+        # row "adjust to S with live_migrate, its host without room": on
+        # another host with room, at S; S next too with persist
+        self.test.assertEqual(202, resp.status)
+        self.test._wait_for_migration_status({'id': s.uuid},
+                                             ['completed'])
+        self.test._wait_settled(s.uuid, 'ACTIVE')
+        s.host = hosts[0]
+        s.live = size
+        if persist:
+            s.next = size
+
     def within(self, s, vcpus, memory):
         """The size nearest (vcpus, memory) in ``s``'s envelope."""
         low, high = FLAVORS[s.flavor]
         return (min(max(vcpus, low[0]), high[0]),
                 min(max(memory, low[1]), high[1]))
 
-    def post(self, s, size, persist):
+    def post(self, s, size, persist, live_migrate=False):
+        body = {'current_vcpus': size[0], 'current_memory_mb': size[1],
+                'persist': persist}
+        if live_migrate:
+            body['live_migrate'] = True
         return self.test.admin_api.api_post(
-            self.test._url({'id': s.uuid}),
-            {'current_vcpus': size[0], 'current_memory_mb': size[1],
-             'persist': persist},
+            self.test._url({'id': s.uuid}), body,
             check_response_status=[202, 409])
 
     def adjusted(self, s, size, persist, resp, fits=None):
@@ -650,6 +688,18 @@ class XloudModelTest(test_xloud_adjust.XloudAdjustTestBase):
             mark_running(connection, domain)
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.fixtures.libvirt.Connection._mark_running', started))
+        # a live migration: the guest goes on, as it was, on the host the
+        # destination URI names
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.libvirt.Domain.migrateToURI3',
+            self._live_migrated))
+
+    def _live_migrated(self, domain, destination, params, flags):
+        [host] = [h for h in HOSTS if '//%s/' % h in destination]
+        self.computes[host].driver._host.get_connection().createXML(
+            params['destination_xml'],
+            'fake-createXML-doesnt-care-about-flags')
+        domain.complete_job()
 
     def install_xloud_under(self, uuid):
         """XLoud is installed under a server upstream booted.

@@ -73,6 +73,7 @@ class XloudAdjustPolicyTest(base.BasePolicyTest):
             'server_id': self.instance.uuid,
             'vcpus': _resource(1, 4, 2),
             'memory_mb': _resource(512, 2048, 1024),
+            'phase': None,
         }
 
         # With legacy rule, any admin is able to adjust a server and see

@@ -419,6 +419,7 @@ class ShowTestCase(_Base):
                                                         'MEMORY_MB': 2048})
         self.assertEqual({
             'server_id': uuids.instance,
+            'phase': None,
             'vcpus': {'minimum': 1, 'maximum': 4, 'current': 3,
                       'next_boot': 2, 'allocated': 3, 'adjustable': True},
             'memory_mb': {'minimum': None, 'maximum': 2048,

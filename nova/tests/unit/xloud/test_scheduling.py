@@ -24,6 +24,7 @@ from nova import objects
 from nova.scheduler import request_filter
 from nova import test
 from nova.tests.unit.xloud import fakes
+from nova.xloud import moving
 from nova.xloud import scheduling
 
 
@@ -102,6 +103,18 @@ class SizeMovesTestCase(test.NoDBTestCase):
     def test_live_migration_claims_the_live_size(self):
         self.instance.task_state = task_states.MIGRATING
         self.assertEqual((3, 1536), self._sized())
+
+    def test_a_move_to_grow_claims_the_size_it_grows_to(self):
+        self.instance.task_state = task_states.MIGRATING
+        moving.note(self.context, self.instance, "dest",
+                    {"vcpus": 4, "memory_mb": 2048},
+                    True)
+        self.assertEqual((4, 2048), self._sized())
+
+    def test_the_question_where_it_fits_asks_for_the_hinted_size(self):
+        spec = _spec()
+        spec.scheduler_hints = {moving.HINT: ['4', '1536']}
+        self.assertEqual((4, 1536), self._sized(spec))
 
     def test_resize_to_another_flavor_gets_its_minimum(self):
         other = objects.Flavor(flavorid='xl2', vcpus=8, memory_mb=4096,

@@ -22,6 +22,9 @@ adjust = {
         'current_vcpus': _size,
         'current_memory_mb': _size,
         'persist': {'type': 'boolean'},
+        # where the host lacks room for the growth: move the server, live,
+        # to a host that has it (nova.xloud.moving)
+        'live_migrate': {'type': 'boolean'},
     },
     'anyOf': [
         {'required': ['current_vcpus']},
@@ -69,8 +72,11 @@ show_response = {
                 'server_id': {'type': 'string', 'format': 'uuid'},
                 'vcpus': _resource,
                 'memory_mb': _resource,
+                # what runs: nothing, an adjust, or the move of a grow
+                'phase': {'type': ['string', 'null'],
+                          'enum': [None, 'adjusting', 'moving']},
             },
-            'required': ['server_id', 'vcpus', 'memory_mb'],
+            'required': ['server_id', 'vcpus', 'memory_mb', 'phase'],
             'additionalProperties': False,
         },
     },

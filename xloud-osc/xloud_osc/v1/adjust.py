@@ -69,6 +69,13 @@ class AdjustServer(command.Command):
             help='Keep the new sizes only until the server next boots; '
                  'by default its next boot uses them too')
         parser.add_argument(
+            '--live-migrate',
+            action='store_true',
+            help='Where the server\'s host lacks the room to grow it: move '
+                 'the server, live, to a host that has the room, and grow '
+                 'it there (needs the live-migration policy too). A growth '
+                 'that fits, and a shrink, never move the server')
+        parser.add_argument(
             '--wait',
             action='store_true',
             help='Wait for the adjust to finish; exit non-zero with the '
@@ -92,14 +99,15 @@ class AdjustServer(command.Command):
         server = client.find_server(parsed_args.server)
         request_id = client.adjust(server.id, vcpus=parsed_args.vcpus,
                                    memory_mb=parsed_args.memory,
-                                   persist=parsed_args.persist)
+                                   persist=parsed_args.persist,
+                                   live_migrate=parsed_args.live_migrate)
         LOG.debug('adjust of server %s accepted as request %s', server.id,
                   request_id)
         if parsed_args.wait:
             requested = {'vcpus': parsed_args.vcpus,
                          'memory_mb': parsed_args.memory}
             self._wait(client, server, request_id, requested,
-                       parsed_args.wait_timeout)
+                       parsed_args.wait_timeout, parsed_args.live_migrate)
 
     def _progress(self, text):
         out = self.app.stdout
@@ -107,12 +115,17 @@ class AdjustServer(command.Command):
             out.write(f'\r{text}')
             out.flush()
 
-    def _wait(self, client, server, request_id, requested, timeout):
+    def _wait(self, client, server, request_id, requested, timeout,
+              live_migrate=False):
         """Follow the adjust to its end; raise when it failed.
 
         The API sets the server's task_state before it answers 202, and
         the compute host clears it when the adjust is over, whatever its
-        outcome; the outcome is in the adjust's instance action. A look
+        outcome; the outcome is in the adjust's instance action. With
+        ``live_migrate`` the server may move first: the move is over when
+        the envelope's phase is, and its outcome is in its live-migration
+        action, then the grow's is in an xloud-adjust action of its own. A
+        look
         the compute API fails (5xx, or no answer) is retried until
         ``timeout`` seconds have passed since the adjust was accepted.
         """
@@ -122,7 +135,8 @@ class AdjustServer(command.Command):
         while True:
             try:
                 action, state = self._look(client, server, name,
-                                           request_id, progressed)
+                                           request_id, progressed,
+                                           live_migrate)
                 if state is None:
                     self._end_progress(progressed)
                     _raise_if_failed(name, action)
@@ -159,7 +173,8 @@ class AdjustServer(command.Command):
         self.app.stdout.write(f'Complete: server {name} runs with '
                               f'{running}\n')
 
-    def _look(self, client, server, name, request_id, progressed):
+    def _look(self, client, server, name, request_id, progressed,
+              live_migrate=False):
         """One look at the adjust: (its action, where it stands).
 
         Where it stands is None once it is over.
@@ -173,7 +188,18 @@ class AdjustServer(command.Command):
                 f'ERROR: {fault.get("message") or "no fault recorded"}')
         if current.task_state is not None:
             return None, current.task_state
+        # between the move of a grow and the grow, the task state is clear
+        # for a moment; the envelope says what still runs
+        phase = live_migrate and client.show(server.id).get('phase')
+        if phase:
+            return None, phase
         action = client.adjust_action(server.id, request_id)
+        if action is not None and action.action != 'xloud-adjust':
+            # the request moved the server (its live-migration action):
+            # if the move failed, that is the outcome; if not, the grow
+            # that followed it is, as its own xloud-adjust action
+            _raise_if_failed(name, action, doing='Moving')
+            action = client.adjust_action(server.id, None)
         if action is None or all(e.result for e in action.events):
             return action, None
         return action, 'finishing'
@@ -183,14 +209,14 @@ class AdjustServer(command.Command):
             self._progress('\n')
 
 
-def _raise_if_failed(name, action):
+def _raise_if_failed(name, action, doing='Adjusting'):
     failed = [e for e in (action.events if action else [])
               if (e.result or '').lower() == 'error']
     if failed:
         reason = ('; '.join(_event_reason(e) for e in failed) or
                   action.message or 'unknown reason')
         raise exceptions.CommandError(
-            f'Adjusting server {name} failed: {reason}')
+            f'{doing} server {name} failed: {reason}')
 
 
 def _positive_int(text):

@@ -98,12 +98,17 @@ class Client:
                 ks_exceptions.ConnectionError) as e:
             raise _api_error(e)
 
-    def adjust(self, server_id, vcpus=None, memory_mb=None, persist=True):
+    def adjust(self, server_id, vcpus=None, memory_mb=None, persist=True,
+               live_migrate=False):
         """POST the adjust; return the request ID Nova recorded it under.
 
         202 means the change was accepted and runs on the compute host.
+        ``live_migrate`` is sent only when asked, so a cloud older than it
+        still takes every other adjust.
         """
         body = {'persist': persist}
+        if live_migrate:
+            body['live_migrate'] = True
         if vcpus is not None:
             body['current_vcpus'] = vcpus
         if memory_mb is not None:

@@ -250,6 +250,75 @@ class TestAdjustWait(WaitTestCase):
         self.assertIn('Complete', self.app.stdout.getvalue())
 
 
+class TestAdjustLiveMigrate(WaitTestCase):
+    """--live-migrate: the server may move before it grows."""
+
+    GROW = 'req-grow'
+
+    def phases(self, *phases, vcpus=3):
+        self.mock.get(base.COMPUTE + ADJUST, [
+            {'json': {'xloud_adjust': dict(
+                base.ENVELOPE, phase=p,
+                vcpus=dict(base.ENVELOPE['vcpus'], current=vcpus))}}
+            for p in phases])
+
+    def moved(self, *move_events, grow_events=()):
+        move = base.action(*move_events)
+        move['instanceAction']['action'] = 'live-migration'
+        self.actions(move)
+        grow = base.action(*grow_events, request_id=self.GROW)
+        self.mock.get(
+            base.COMPUTE + f'/servers/{ID}/os-instance-actions',
+            json={'instanceActions': [grow['instanceAction'],
+                                      move['instanceAction']]})
+        self.mock.get(
+            base.COMPUTE + f'/servers/{ID}/os-instance-actions/{self.GROW}',
+            json=grow)
+
+    def test_sent_only_when_asked(self):
+        self.run_command([ID, '--vcpus', '3', '--live-migrate'])
+        self.assertEqual({'current_vcpus': 3, 'persist': True,
+                          'live_migrate': True},
+                         self.post.last_request.json())
+        self.run_command([ID, '--vcpus', '3'])
+        self.assertNotIn('live_migrate', self.post.last_request.json())
+
+    def test_waits_for_the_move_then_the_grow(self):
+        # migrating, a moment with no task while the move ends, the grow
+        self.servers(base.server(), base.server('migrating'),
+                     base.server(), base.server('xloud_adjusting'),
+                     base.server())
+        self.phases('moving', None, None)
+        self.moved(base.event('Success'),
+                   grow_events=[base.event('Success')])
+        self.run_command([ID, '--vcpus', '3', '--live-migrate', '--wait'])
+        self.assertEqual('Complete: server web1 runs with 3 vCPUs and '
+                         '1536 MiB\n', self.app.stdout.getvalue())
+        self.assertEqual(3, self.sleeps.call_count)
+
+    def test_a_failed_move_says_so(self):
+        self.servers(base.server(), base.server('migrating'),
+                     base.server())
+        self.phases(None)
+        self.moved(base.event('Error', details='No valid host was found.'))
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--live-migrate',
+                               '--wait'])
+        self.assertEqual('Moving server web1 failed: No valid host was '
+                         'found.', str(e))
+
+    def test_a_failed_grow_after_the_move_says_so(self):
+        self.servers(base.server(), base.server())
+        self.phases(None)
+        self.moved(base.event('Success'), grow_events=[
+            base.event('Error', details='vCPU hotplug failed')])
+        e = self.assertRaises(exceptions.CommandError, self.run_command,
+                              [ID, '--vcpus', '3', '--live-migrate',
+                               '--wait'])
+        self.assertEqual('Adjusting server web1 failed: vCPU hotplug '
+                         'failed', str(e))
+
+
 class TestAdjustWaitBounded(WaitTestCase):
     """--wait ends within its timeout, and rides out API errors."""
 

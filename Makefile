@@ -160,10 +160,11 @@ check-hypervisor: install-tree
 
 # A one-node cloud (tools/aio.py): MariaDB, RabbitMQ, Keystone,
 # Placement, Glance, the Neutron API and the patched Nova on libvirt/QEMU,
-# from the packages in dist/, on 127.0.0.1. Idempotent.
+# from the packages in dist/, on 127.0.0.1. Idempotent. COMPUTES=2: two
+# nova-computes, each on a libvirtd of its own (127.0.0.2, 127.0.0.3).
 aio: dist
 	VENV=$(VENV) tools/install-packages.sh aio
-	$(PY) tools/aio.py up
+	$(PY) tools/aio.py up $(if $(COMPUTES),--computes $(COMPUTES))
 
 aio-down:
 	$(PYTHON) tools/aio.py down

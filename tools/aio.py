@@ -16,7 +16,8 @@
 Standard library only. The commands:
 
   aio.py up        bring the cloud up (or finish bringing it up); print
-                   what to run
+                   what to run; --computes 2: two nova-computes, each on
+                   a libvirtd of its own (cloud/libvirt.py, NodeLibvirt)
   aio.py down      stop exactly what "up" started and forget the cloud
   aio.py status    say which services run
 
@@ -86,7 +87,7 @@ ALL = NOVA_SERVICES[::-1] + WSGI[::-1] + ('rabbitmq', 'mariadb')
 class Cloud:
     """The one-node cloud, composed of its units (tools/cloud/)."""
 
-    def __init__(self, root=None, work=None, dist=None):
+    def __init__(self, root=None, work=None, dist=None, computes=None):
         self.root = pathlib.Path(root or patchq.ROOT)
         #: Where the packages to install are: dist/ ("make dist").
         self.dist = pathlib.Path(dist or self.root / 'dist')
@@ -100,16 +101,44 @@ class Cloud:
         node = self.node
         self.mariadb = mariadb.MariaDB(node)
         self.rabbitmq = rabbitmq.RabbitMQ(node)
-        self.libvirt = libvirt.Libvirt(node)
+        #: How many computes: what "up" was asked for, or what the
+        #: cloud that runs was brought up with (the file COMPUTES).
+        self.computes = computes or self.computes_running()
+        #: The libvirtds of two computes, each in namespaces of its own;
+        #: every one "down" may find running, whatever was asked.
+        self.node_libvirts = [libvirt.NodeLibvirt(node, host)
+                              for host in libvirt.NODES]
+        if self.computes == 1:
+            self.libvirt = libvirt.Libvirt(node)
+            self.libvirts = [self.libvirt]
+            self.computes_ = [nova.NovaCompute(node, self.libvirt)]
+        else:
+            self.libvirts = self.node_libvirts[:self.computes]
+            self.libvirt = self.libvirts[0]
+            self.computes_ = []
+            for i, lv in enumerate(self.libvirts):
+                name = 'nova-compute' if i == 0 else f'nova-compute-{lv.host}'
+                self.computes_.append(nova.NovaCompute(
+                    node, lv, name=name, host=lv.host,
+                    config_files=[nova.conf(node),
+                                  node.conf(f'nova/{name}.conf')]))
         self.wsgi = (keystone.Keystone(node), placement.Placement(node),
                      glance.Glance(node), neutron.Neutron(node),
                      nova.NovaApi(node, self.libvirt.uri))
-        self.compute = nova.NovaCompute(node, self.libvirt)
+        self.compute = self.computes_[0]
         self.nova = (nova.NovaService(node, 'nova-conductor'),
-                     nova.NovaService(node, 'nova-scheduler'), self.compute)
-        #: Every unit but libvirtd by name, in the order of ALL.
+                     nova.NovaService(node, 'nova-scheduler'),
+                     *self.computes_)
+        #: Every unit but libvirtd by name, in the order of ALL (the
+        #: second compute first).
         self.units = {u.name: u for u in self.nova[::-1] + self.wsgi[::-1] +
                       (self.rabbitmq, self.mariadb)}
+
+    def computes_running(self):
+        try:
+            return int((self.work / 'COMPUTES').read_text())
+        except (OSError, ValueError):
+            return 1
 
     # -- what the end-to-end tests use ---------------------------------
 
@@ -167,21 +196,31 @@ class Cloud:
 
     def running(self):
         """Names of the services that run."""
-        return [name for name in ALL if self.pid(name)]
+        return [name for name in ALL + tuple(
+            c.name for c in self.computes_[1:]) if self.pid(name)]
+
+    def all_up(self):
+        return set(self.running()) >= set(ALL) and all(
+            c.pid() for c in self.computes_) and all(
+            lv.pid() for lv in self.libvirts)
 
     def write_configs(self):
         self.node.make_dirs()
         for unit in self.wsgi:
             unit.config()
+        if self.computes > 1:
+            for compute in self.computes_:
+                compute.node_config()
 
     def up(self):
         start = time.monotonic()
         can_run()
-        if set(self.running()) == set(ALL) and self.libvirt.pid():
+        if self.all_up():
             log('the cloud is already up; nothing to do (make aio-down '
                 'first to start it again from dist/)')
             return self.timings
         self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / 'COMPUTES').write_text(f'{self.computes}\n')
         if not self.node.data.exists() and self.logs.exists():
             shutil.rmtree(self.logs)  # a new cloud: the old one's logs go
         self.timed('virtualenv', venv.ensure, self.node, self.dist)
@@ -189,7 +228,7 @@ class Cloud:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=6)
         guest = pool.submit(realhv.image, self.root / 'build' / 'guest')
         rabbit = pool.submit(self.timed, 'rabbitmq', self.rabbitmq.start)
-        libvirtd = pool.submit(self.libvirt.start)
+        libvirtds = [pool.submit(lv.start) for lv in self.libvirts]
         self.timed('mariadb', self.mariadb.start)
         syncs = {unit.name: pool.submit(self.timed,
                                         f'db sync {unit.project}', unit.sync)
@@ -204,14 +243,17 @@ class Cloud:
         for unit in self.wsgi[1:]:
             unit.wait_ready()
         self.timings.append(('API services', time.monotonic() - stamp))
-        libvirtd.result()
+        for libvirtd in libvirtds:
+            libvirtd.result()
         for unit in self.nova:
             unit.start()
         token = self.token()
         guest.result()
         self.timed('images', seed.images, self.node, token)
         self.timed('flavor', seed.flavor, token)
-        self.timed('compute up and mapped', self.compute.discover, token)
+        self.timed('compute up and mapped', self.compute.discover, token,
+                   [c.host for c in self.computes_]
+                   if self.computes > 1 else None)
         pool.shutdown()
         self.timings.append(('total', time.monotonic() - start))
         (self.work / 'project').write_text(project)
@@ -219,18 +261,28 @@ class Cloud:
 
     def down(self):
         stopped = []
-        self.libvirt.remove_domains()
-        for name, unit in self.units.items():
+        libvirts = [libvirt.Libvirt(self.node)] + self.node_libvirts
+        for lv in libvirts:
+            lv.remove_domains()
+        # a second compute too, even if this Cloud was not told of it
+        units = dict(self.units)
+        for host in list(libvirt.NODES)[1:]:
+            name = f'nova-compute-{host}'
+            units = {name: units.get(name, base.Unit(self.node, name)),
+                     **units}
+        for name, unit in units.items():
             if unit.stop():
                 stopped.append(name)
-        if self.libvirt.stop():
-            stopped.append('libvirtd')
+        for lv in libvirts:
+            if lv.stop():
+                stopped.append(lv.name)
         # gunicorn's master may have left a worker; rabbit its epmd
         self.node.kill_leftovers(env_marks=(self.rabbitmq.home,))
         for path in (self.node.data, self.node.run_dir, self.node.etc):
             shutil.rmtree(path, ignore_errors=True)
         for name in ('admin', 'member'):
             self.openrc(name).unlink(missing_ok=True)
+        (self.work / 'COMPUTES').unlink(missing_ok=True)
         return stopped
 
 
@@ -247,17 +299,20 @@ def can_run():
 
 
 @contextlib.contextmanager
-def session(tree, root=None):
+def session(tree, root=None, computes=None):
     """A cloud for the length of a ``with`` block: the end-to-end stage.
 
-    Reuses a cloud that runs whole, and leaves it running. Otherwise
-    builds the packages of ``tree`` into build/aio/dist, brings a cloud
-    up from them, and tears it down afterwards, also when the block
-    failed. Yields the Cloud.
+    Reuses a cloud that runs whole, and leaves it running (with the
+    computes it has). Otherwise builds the packages of ``tree`` into
+    build/aio/dist, brings a cloud of ``computes`` computes up from them,
+    and tears it down afterwards, also when the block failed. Yields the
+    Cloud.
     """
     root = pathlib.Path(root or patchq.ROOT)
     cloud = Cloud(root)
-    if set(cloud.running()) == set(ALL):
+    if not cloud.all_up() and computes:
+        cloud = Cloud(root, computes=computes)
+    if cloud.all_up():
         log('reusing the running cloud (its packages may be older than '
             'the tree: "make aio-down" to test the tree)')
         yield cloud
@@ -310,9 +365,13 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('command', choices=('up', 'down', 'status'))
+    parser.add_argument('--computes', type=int, choices=(1, 2),
+                        help='up: how many nova-computes (default 1); 2: '
+                        'each with a libvirtd in namespaces of its own, '
+                        'live migration between them')
     args = parser.parse_args(argv)
     realhv.add_sbin_to_path()
-    cloud = Cloud()
+    cloud = Cloud(computes=args.computes if args.command == 'up' else None)
     try:
         if args.command == 'up':
             cloud.up()
@@ -326,8 +385,10 @@ def main(argv=None):
             log(f'stopped {", ".join(stopped) or "nothing"}')
         else:
             running = cloud.running()
-            for name in ALL:
+            for name in ALL + tuple(c.name for c in cloud.computes_[1:]):
                 print(f'{name:16} {"running" if name in running else "-"}')
+            for lv in cloud.libvirts:
+                print(f'{lv.name:16} {"running" if lv.pid() else "-"}')
             return 0 if running else 3
     except (Failed, realhv.Unavailable) as e:
         print(f'aio: {e}', file=sys.stderr)

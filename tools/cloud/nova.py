@@ -119,12 +119,18 @@ class NovaService(base.Unit):
         super().__init__(node, name)
         #: Its configuration: the cloud's nova.conf unless told.
         self.config_files = config_files or [conf(node)]
+        #: Its console script: by default its name.
+        self.binary = name
+
+    def prefix(self):
+        """What its command line starts with before the script."""
+        return []
 
     def start(self):
         if self.pid():
             return
         self.node.mark_log(self.name)
-        argv = [str(self.node.bin / self.name)]
+        argv = self.prefix() + [str(self.node.bin / self.binary)]
         for path in self.config_files:
             argv += ['--config-file', str(path)]
         self.node.spawn(self.name, argv + [
@@ -135,14 +141,48 @@ class NovaCompute(NovaService):
     """nova-compute, on a libvirtd unit of the cloud.
 
     ``name`` names its pid file and logs. A second compute on the same
-    node would take another name, its own libvirtd and a config file
-    setting another [DEFAULT]host; the cloud runs one.
+    node takes another name, its own libvirtd and a config file setting
+    another [DEFAULT]host (node_config). On a libvirtd of its own
+    namespaces (libvirt.NodeLibvirt) it runs in them.
     """
 
     def __init__(self, node, libvirt, name='nova-compute',
-                 config_files=None):
+                 config_files=None, host='aio'):
         super().__init__(node, name, config_files)
+        self.binary = 'nova-compute'
         self.libvirt = libvirt
+        self.host = host
+
+    def prefix(self):
+        nsenter = getattr(self.libvirt, 'nsenter', None)
+        return nsenter() if nsenter else []
+
+    def node_config(self):
+        """The config file of a compute on a NodeLibvirt; its path.
+
+        Its own host, state and lock directories, and live migration to
+        it on its libvirtd's address (plain TCP, not tunnelled, so Nova
+        can block-migrate). Each "host" offers its real cores without
+        overcommit (cpu_allocation_ratio 1.0): two computes on one
+        machine already count its cores twice.
+        """
+        own = self.node.data / 'nodes' / self.host
+        for sub in ('state', 'lock'):
+            (own / sub).mkdir(parents=True, exist_ok=True)
+        path = self.node.conf(f'nova/{self.name}.conf')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base.ini({
+            'DEFAULT': {'host': self.host, 'state_path': str(own / 'state'),
+                        'cpu_allocation_ratio': '1.0'},
+            'libvirt': {
+                'connection_uri': 'qemu:///system',
+                'live_migration_scheme': 'tcp',
+                'live_migration_inbound_addr':
+                    self.libvirt.settings['ip'],
+                'live_migration_tunnelled': 'false'},
+            'oslo_concurrency': {'lock_path': str(own / 'lock')},
+        }))
+        return path
 
     def start(self):
         """nova-compute, on its libvirtd (started first if need be)."""
@@ -158,15 +198,20 @@ class NovaCompute(NovaService):
                                lambda: not self.pid(), 30)
         self.node.pidfile(self.name).unlink(missing_ok=True)
 
-    def discover(self, token):
-        """Wait for the service to report and map its host to cell1."""
+    def discover(self, token, hosts=None):
+        """Wait for the service to report and map its host to cell1.
+
+        ``hosts``: wait for the services of these hosts, and as many
+        hypervisors (by default any one).
+        """
         nova = base.url('nova-api', '/v2.1')
 
         def registered():
             status, out = rest.request(
                 'GET', f'{nova}/os-services?binary=nova-compute', token)
-            return status == 200 and any(
-                s['state'] == 'up' for s in out['services'])
+            up = {s['host'] for s in out['services']
+                  if s['state'] == 'up'} if status == 200 else set()
+            return set(hosts) <= up if hosts else bool(up)
         self.node.wait_for('nova-compute to report', registered, 240,
                            name=self.name)
         manage(self.node, 'cell_v2', 'discover_hosts')
@@ -174,6 +219,7 @@ class NovaCompute(NovaService):
         def hypervisor():
             status, out = rest.request('GET', f'{nova}/os-hypervisors',
                                        token)
-            return status == 200 and out['hypervisors']
+            return status == 200 and len(out['hypervisors']) >= len(
+                hosts or [None])
         self.node.wait_for('the hypervisor', hypervisor, 120,
                            name=self.name)

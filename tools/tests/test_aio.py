@@ -15,6 +15,7 @@
 Only a short ``sleep`` is run, to try the process helpers.
 """
 
+import os
 import pathlib
 import sys
 import tempfile
@@ -125,6 +126,32 @@ class TestCloud(unittest.TestCase):
                          self.cloud.node.pidfile(compute.name))
         self.assertEqual([nova.conf(self.cloud.node), extra],
                          compute.config_files)
+
+    def test_two_computes(self):
+        cloud = aio.Cloud(work=self.work, computes=2)
+        self.assertEqual(('nova-compute-aio2', 'nova-compute'),
+                         tuple(cloud.units)[:2])
+        self.assertEqual(['aio', 'aio2'], [c.host for c in cloud.computes_])
+        (self.work / 'venv/etc/nova').mkdir(parents=True)
+        (self.work / 'venv/etc/nova/api-paste.ini').write_text('')
+        for compute, ip in zip(cloud.computes_, ('127.0.0.2', '127.0.0.3')):
+            conf = compute.node_config().read_text()
+            self.assertIn(f'host = {compute.host}\n', conf)
+            self.assertIn(f'live_migration_inbound_addr = {ip}\n', conf)
+            self.assertIn('connection_uri = qemu:///system\n', conf)
+            self.assertEqual(compute.config_files[-1],
+                             compute.node_config())
+
+    def test_two_computes_run_in_their_libvirtd_namespaces(self):
+        cloud = aio.Cloud(work=self.work, computes=2)
+        compute = cloud.computes_[1]
+        self.assertRaises(aio.Failed, compute.prefix)
+        cloud.node.pidfile(compute.libvirt.name).parent.mkdir(parents=True)
+        cloud.node.pidfile(compute.libvirt.name).write_text(
+            f'{os.getpid()}\n')
+        self.assertEqual(['nsenter', '-t', str(os.getpid()), '-m', '-u'],
+                         compute.prefix())
+        self.assertEqual([], self.cloud.compute.prefix())
 
     def test_openrc_and_env(self):
         self.assertEqual(self.work / 'member-openrc',

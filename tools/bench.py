@@ -27,8 +27,10 @@ with its median (p50), p95 and spread (min, max). The scenarios:
             bare libvirt call, until the guest sees the change
   6         the wall time of "make dist" (warm cache) and "make check"
   7         tools/e2e/bench_cloud.py, on the one-node cloud of tools/aio.py
-            (root only): live adjust against cold resize end to end, with
-            the guest's downtime; the API path of adjust against pause
+            with two computes (root only): live adjust against cold resize
+            end to end, with the guest's downtime (7a); the API path of
+            adjust against pause (7b); growing on a full compute by moving
+            live against a cold resize off it (7c)
 
 Results: build/bench/results.json and build/bench/results.md, and the
 table on stdout. doc/source/contributor/xloud-benchmarks.rst says how to
@@ -145,6 +147,9 @@ def main(argv=None):
                         choices=('functional', 'hypervisor', 'cloud',
                                  'cost'),
                         help='leave a group of scenarios out')
+    parser.add_argument('--cloud', action='append', default=[],
+                        choices=('7a', '7b', '7c'),
+                        help='of scenario 7, run only these parts')
     args = parser.parse_args(argv)
     root = patchq.ROOT
     tree = root / args.tree
@@ -180,9 +185,10 @@ def main(argv=None):
         print('== scenario 7: the one-node cloud (tools/aio.py)', flush=True)
         try:
             aio.can_run()
-            with aio.session(tree, root) as cloud:
+            with aio.session(tree, root, computes=2) as cloud:
                 # a cold resize boots a guest twice: fewer repetitions
-                rows += bench_cloud.run(cloud, max(1, args.repeat // 4))
+                rows += bench_cloud.run(cloud, max(1, args.repeat // 4),
+                                        args.cloud)
         except (realhv.Unavailable, aio.Failed) as e:
             problems.append(f'scenario 7 not run: {e}')
     if 'cost' not in args.skip:

@@ -147,7 +147,7 @@ def hypervisor(runner):
 
 
 def e2e(runner):
-    """tools/e2e on a one-node cloud of real services (tools/aio.py).
+    """tools/e2e on a one-node cloud of real services, two computes.
 
     Brings the cloud up from the tree's packages (or reuses a running
     one), runs the tests, and tears down what it brought up, also
@@ -166,7 +166,8 @@ def e2e(runner):
             time.monotonic() - start)
     counts = None
     try:
-        with aio.session(runner.tree, runner.root) as cloud:
+        # two computes: test_two_computes moves a server between them
+        with aio.session(runner.tree, runner.root, computes=2) as cloud:
             up = time.monotonic() - start
             env = dict(os.environ, XLOUD_AIO_WORK=str(cloud.work))
             tests = time.monotonic()

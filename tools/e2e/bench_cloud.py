@@ -19,13 +19,20 @@ Benchmarks, not tests. On one real guest, in one run:
   and confirm until the guest is back up and reports it), each with the
   guest's downtime;
 - 7b: the API path of adjust (POST until 202) against pause, on real
-  services.
+  services;
+- 7c, on a cloud of two computes (``tools/aio.py up --computes 2``, as
+  "make bench" brings up): growing a server whose compute is full, with
+  ``"live_migrate": true`` (POST until the guest shows its new size on the
+  other compute), against a cold resize of the same server from the same
+  full compute to the same size, with the guest's pause during the live
+  move (libvirt's job statistics on the destination).
 
 Over REST and the console log only, like the end-to-end tests.
 """
 
 import re
 import statistics
+import subprocess
 import time
 
 import aio
@@ -108,14 +115,17 @@ class Bench:
         raise aio.Failed(f'the guest did not show {vcpus} vCPUs and '
                          f'{memory_mb} MiB in {timeout} s')
 
-    def boot(self, name, flavor):
-        out = self.nova('POST', '/servers', {'server': {
-            'name': name, 'flavorRef': flavor, 'imageRef': self.image(),
-            'networks': 'none'}}, expect=202)
+    def boot(self, name, flavor, host=None, guest=True):
+        server = {'name': name, 'flavorRef': flavor,
+                  'imageRef': self.image(), 'networks': 'none'}
+        if host:
+            server['availability_zone'] = f'nova:{host}'
+        out = self.nova('POST', '/servers', {'server': server}, expect=202)
         uuid = out['server']['id']
         self.wait(uuid, 'ACTIVE')
-        self.wait_guest(uuid, aio.FLAVOR['minimum_cpu'],
-                        aio.FLAVOR['minimum_memory'])
+        if guest:
+            self.wait_guest(uuid, aio.FLAVOR['minimum_cpu'],
+                            aio.FLAVOR['minimum_memory'])
         return uuid
 
     def image(self):
@@ -137,8 +147,16 @@ class Bench:
                       {'extra_specs': specs}, expect=200)
         return fid
 
-    def delete(self, uuid):
+    def delete(self, uuid, wait=False):
         self.nova('DELETE', f'/servers/{uuid}')
+        deadline = time.monotonic() + 120
+        while wait and time.monotonic() < deadline:
+            status, _out = self.cloud.rest(
+                'GET', self.cloud.url('nova-api', f'/v2.1/servers/{uuid}'),
+                self.token)
+            if status == 404:
+                return
+            time.sleep(0.5)
 
     def adjust_vs_resize(self, repeat):
         """7a: both paths from the minimum to GROWN, on fresh guests."""
@@ -189,6 +207,85 @@ class Bench:
             note=(f'guest downtime 0: its console shows no reboot '
                   f'({rebooted} of {len(adjust)} runs rebooted)'))]
 
+    def full_host(self, repeat):
+        """7c: grow on a full compute, moving, against a cold resize.
+
+        Both from the minimum to GROWN, on fresh guests. The first compute
+        is filled: a plain server takes every VCPU that the server at its
+        minimum leaves.
+        """
+        source, dest = (c.host for c in self.cloud.computes_[:2])
+        demo = self.flavor(aio.FLAVOR['name'], 0, 0)
+        fixed = self.flavor('xloud.bench.fixed', GROWN['vcpus'],
+                            GROWN['ram'])
+        rp = self.cloud.rest('GET', self.cloud.url(
+            'placement', f'/resource_providers?name={source}'),
+            self.token, headers={'OpenStack-API-Version': 'placement 1.14'}
+        )[1]['resource_providers'][0]['uuid']
+        inventory = self.cloud.rest('GET', self.cloud.url(
+            'placement', f'/resource_providers/{rp}/inventories/VCPU'),
+            self.token)[1]
+        capacity = int((inventory['total'] - inventory['reserved']) *
+                       inventory['allocation_ratio'])
+        left = capacity - aio.FLAVOR['minimum_cpu']
+        filler = None
+        if left > 0:
+            filler = self.boot('xloud-bench-filler', self.flavor(
+                f'xloud.bench.filler-{left}', left, 256), source,
+                guest=False)
+        moved, downtime, resize = [], [], []
+        try:
+            for i in range(repeat):
+                uuid = self.boot(f'xloud-bench-move-{i}', demo, source)
+                start = time.monotonic()
+                self.nova('POST', f'/os-xloud-adjust/{uuid}', {
+                    'current_vcpus': GROWN['vcpus'],
+                    'current_memory_mb': GROWN['ram'],
+                    'live_migrate': True}, expect=202)
+                self.wait_guest(uuid, GROWN['vcpus'], GROWN['ram'])
+                moved.append(time.monotonic() - start)
+                srv = self.wait(uuid, 'ACTIVE')
+                if srv['OS-EXT-SRV-ATTR:host'] != dest:
+                    raise aio.Failed(f'7c: the server is on '
+                                     f'{srv["OS-EXT-SRV-ATTR:host"]}')
+                job = subprocess.run(
+                    ['virsh', '-q', '-c', self.cloud.libvirts[1].uri,
+                     'domjobinfo', '--completed',
+                     srv['OS-EXT-SRV-ATTR:instance_name']],
+                    capture_output=True, text=True).stdout
+                found = re.search(r'Total downtime:\s+(\d+)', job)
+                if found:
+                    downtime.append(int(found.group(1)))
+                self.delete(uuid, wait=True)
+                uuid = self.boot(f'xloud-bench-cold-{i}', demo, source)
+                before = self.console(uuid)
+                start = time.monotonic()
+                self.nova('POST', f'/servers/{uuid}/action',
+                          {'resize': {'flavorRef': fixed}}, expect=202)
+                self.wait(uuid, 'VERIFY_RESIZE')
+                self.nova('POST', f'/servers/{uuid}/action',
+                          {'confirmResize': None}, expect=204)
+                self.wait(uuid, 'ACTIVE')
+                self.wait_guest(uuid, GROWN['vcpus'], GROWN['ram'],
+                                since=before)
+                resize.append(time.monotonic() - start)
+                self.delete(uuid, wait=True)
+        finally:
+            if filler:
+                self.delete(filler, wait=True)
+        ref = row(f'full compute: cold resize + confirm (moves to {dest}) '
+                  f'until the guest is back up with the new size', 's',
+                  resize, note='guest downtime: up to the whole of it')
+        pause = (f'p50 {statistics.median(downtime):.0f} ms, max '
+                 f'{max(downtime)} ms' if downtime else 'not reported')
+        return [ref, row(
+            f'full compute: adjust with live_migrate (moves live to '
+            f'{dest}, grows there): POST until the guest shows '
+            f'{GROWN["vcpus"]} vCPUs, {GROWN["ram"]} MiB', 's', moved,
+            reference=ref['row'], ref=ref,
+            note=f'guest paused during the move (libvirt downtime): '
+                 f'{pause}')]
+
     def api_path(self, repeat):
         """7b: POST adjust until 202 against POST pause until 202."""
         uuid = self.boot('xloud-bench-api', self.flavor(
@@ -227,7 +324,15 @@ def aio_status(output):
     return int(found[-1][0]), int(found[-1][2])
 
 
-def run(cloud, repeat):
-    """The rows of scenario 7."""
+def run(cloud, repeat, only=None):
+    """The rows of scenario 7 (those of ``only``: 7a, 7b, 7c)."""
     bench = Bench(cloud)
-    return bench.adjust_vs_resize(repeat) + bench.api_path(repeat)
+    parts = {'7a': bench.adjust_vs_resize, '7b': bench.api_path,
+             '7c': bench.full_host}
+    if cloud.computes < 2:
+        parts.pop('7c')
+    rows = []
+    for name, part in parts.items():
+        if not only or name in only:
+            rows += part(repeat)
+    return rows

@@ -151,7 +151,9 @@ class EndToEnd(unittest.TestCase):
     def boot(cls):
         rc, out, err = cls.osc(
             'server', 'create', '--flavor', aio.FLAVOR['name'], '--image',
-            aio.IMAGE, '--nic', 'none', '--wait', '-f', 'json', NAME)
+            aio.IMAGE, '--nic', 'none', '--wait', '-f', 'json',
+            # on the compute the faults are done to (of two, the first)
+            '--availability-zone', f'nova:{cls.cloud.compute.host}', NAME)
         server = json.loads(out)['id']
         return server
 
@@ -339,9 +341,10 @@ class EndToEnd(unittest.TestCase):
     def test_07_forced_down_compute_refuses(self):
         mv = 'compute 2.53'  # services by UUID, forced_down in the body
         status, out = self.rest('GET', 'nova-api',
-                                '/os-services?binary=nova-compute',
+                                '/os-services?binary=nova-compute&host='
+                                f'{self.cloud.compute.host}',
                                 microversion=mv)
-        service = out['services'][0]['id']
+        (service,) = [s['id'] for s in out['services']]
         status, out = self.rest('PUT', 'nova-api', f'/os-services/{service}',
                                 {'forced_down': True}, microversion=mv)
         self.assertEqual(200, status, out)

@@ -122,6 +122,7 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
         self.assertEqual([], self._migrations())
 
     def test_grows_on_another_host(self):
+        self.notifier.reset()
         resp = self._post(self.server, current_vcpus=3, live_migrate=True)
         self.assertEqual(202, resp.status)
         # the source ends the migration once the destination has begun
@@ -136,6 +137,22 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
         self.assertEqual(['create', 'live-migration', 'xloud-adjust'],
                          self._actions())
         self.assertIsNone(self._get(self.server)['phase'])
+        # both steps notify: upstream's live migration, then our grow
+        events = [n['event_type']
+                  for n in self.notifier.versioned_notifications]
+        for step in ('instance.live_migration_pre.start',
+                     'instance.live_migration_post_dest.end',
+                     'instance.live_migration_post.end',
+                     'instance.xloud_adjust.start',
+                     'instance.xloud_adjust.end'):
+            self.assertIn(step, events)
+        # the grow begins once the guest runs on the destination
+        self.assertLess(
+            events.index('instance.live_migration_post_dest.end'),
+            events.index('instance.xloud_adjust.start'))
+        [end] = [n['payload'] for n in self.notifier.versioned_notifications
+                 if n['event_type'] == 'instance.xloud_adjust.end']
+        self.assertEqual('dest', end['nova_object.data']['host'])
         # persisted by default: the next boot keeps it
         self.assertEqual(3, self._get(self.server)['vcpus']['next_boot'])
 

@@ -95,7 +95,8 @@ class Bench:
     def console(self, uuid):
         out = self.nova('POST', f'/servers/{uuid}/action',
                         {'os-getConsoleOutput': {'length': None}})
-        return out['output'] if isinstance(out, dict) else ''
+        # not while the server migrates (409): nothing new to show
+        return (out.get('output') if isinstance(out, dict) else '') or ''
 
     def wait_guest(self, uuid, vcpus, memory_mb, since='', timeout=300):
         """Seconds until the guest's console shows the sizes."""

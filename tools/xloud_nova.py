@@ -47,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -144,11 +145,12 @@ def edit(data, edits):
     return ''.join(out).encode('latin-1')
 
 
-def atomic_write(path, data, like=None):
+def atomic_write(path, data, like=None, mtime=None):
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     Readers see the old file or the new one, never a part of either. The
-    new file takes the mode (and, as root, the owner) of the file ``like``.
+    new file takes the mode (and, as root, the owner) of the file ``like``,
+    and ``mtime`` where given.
     """
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=directory)
@@ -162,12 +164,38 @@ def atomic_write(path, data, like=None):
             os.chmod(tmp, st.st_mode & 0o7777)
             if os.geteuid() == 0:
                 os.chown(tmp, st.st_uid, st.st_gid)
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     sync_dir(directory)
+
+
+def float32(value):
+    return struct.unpack('f', struct.pack('f', value))[0]
+
+
+def later_mtime(path):
+    """An mtime for ``path``'s next content that stevedore cannot miss.
+
+    stevedore (which loads Nova's extra-spec validators) caches entry
+    points in ~/.cache/python-entrypoints, keyed by each entry_points.txt's
+    mtime packed as a 32-bit float: 128 s steps today. Rewritten within
+    the step of its last mtime, the file would be read from the cache as
+    it was: after a quick revert, our validators, which no longer import
+    (nova-api fails to start); after apply, without them. So the new mtime
+    is now, or the start of the step after the file's: every rewrite gets
+    a step of its own, later than any the file had (runs in quick
+    succession move it one step, 128 s, ahead each).
+    """
+    old = float32(os.stat(path).st_mtime)
+    new = max(time.time(), old)
+    while float32(new) <= old:
+        new = int(new) + 1
+    return new
 
 
 def sync_dir(directory):
@@ -514,7 +542,7 @@ def apply(target, dry_run=False, out=print):
         target.keep_backup(epf, os.path.relpath(epf, target.root),
                            sha256_bytes(text.encode()))
         atomic_write(epf, add_entry_points(text, rel['entry_points']).encode(),
-                     like=epf)
+                     like=epf, mtime=later_mtime(epf))
     with open(target.entry_points_file, 'rb') as f:
         ep_digest = sha256_bytes(f.read())
     target.save(MANIFEST, {
@@ -638,7 +666,7 @@ def revert(target, dry_run=False, out=print):
                 kept = f.read()
             if add_entry_points(kept, rel['entry_points']) == text:
                 data = kept
-        atomic_write(epf, data.encode(), like=epf)
+        atomic_write(epf, data.encode(), like=epf, mtime=later_mtime(epf))
     for d in sorted(rel['new_dirs'], key=len, reverse=True):
         path = target.path(d)
         pycache = os.path.join(path, '__pycache__')

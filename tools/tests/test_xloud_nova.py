@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from unittest import mock
 import zlib
@@ -334,7 +335,7 @@ class InterruptedTest(FakeSiteTest):
         real = xloud_nova.atomic_write
         calls = []
 
-        def write(path, data, like=None):
+        def write(path, data, like=None, mtime=None):
             calls.append(path)
             if len(calls) == n:
                 if leave_temp:
@@ -343,7 +344,7 @@ class InterruptedTest(FakeSiteTest):
                     with open(tmp, 'wb') as f:
                         f.write(data[:3])
                 raise Crash()
-            return real(path, data, like)
+            return real(path, data, like, mtime)
 
         with mock.patch.object(xloud_nova, 'atomic_write', write):
             try:
@@ -410,9 +411,9 @@ class OrderLockLinkTest(FakeSiteTest):
         real_write, real_unlink = xloud_nova.atomic_write, os.unlink
         steps = []
 
-        def write(path, data, like=None):
+        def write(path, data, like=None, mtime=None):
             steps.append(('write', os.path.relpath(path, self.site)))
-            return real_write(path, data, like)
+            return real_write(path, data, like, mtime)
 
         def unlink(path, *args, **kwargs):
             if os.path.basename(path).endswith('.py'):
@@ -490,9 +491,9 @@ class InterruptedRevertTest(InterruptedTest):
             if len(calls) == n:
                 raise Crash()
 
-        def write(path, data, like=None):
+        def write(path, data, like=None, mtime=None):
             step()
-            return real_write(path, data, like)
+            return real_write(path, data, like, mtime)
 
         def unlink(path, *args, **kwargs):
             if str(path).startswith(str(self.site / 'nova')):
@@ -611,3 +612,32 @@ class SingleFileTest(unittest.TestCase):
     def test_source_without_payload(self):
         with mock.patch('sys.stderr'):
             self.assertEqual(2, xloud_nova.main(['releases']))
+
+
+class EntryPointsCacheTest(FakeSiteTest):
+    """stevedore's cache keys entry_points.txt by its float32 mtime."""
+
+    def f32_mtime(self):
+        path = self.site / f'nova-{self.version}.dist-info/entry_points.txt'
+        return xloud_nova.float32(path.stat().st_mtime)
+
+    def test_every_rewrite_gets_a_later_step(self):
+        now = time.time()
+        path = self.site / f'nova-{self.version}.dist-info/entry_points.txt'
+        os.utime(path, (now, now))
+        steps = [self.f32_mtime()]
+        for command in ('apply', 'revert', 'apply', 'revert'):
+            self.assertEqual(0, self.run_cmd(command)[0])
+            steps.append(self.f32_mtime())
+        self.assertEqual(steps, sorted(set(steps)))
+        # at most one step (128 s today) ahead of the clock
+        self.assertLess(steps[-1], time.time() + 4 * 256)
+        self.assertEqual(self.fresh, snapshot(self.site))
+
+    def test_an_old_file_gets_now(self):
+        path = self.site / f'nova-{self.version}.dist-info/entry_points.txt'
+        os.utime(path, (1e9, 1e9))
+        before = time.time()
+        mtime = xloud_nova.later_mtime(str(path))
+        self.assertGreaterEqual(mtime, before)
+        self.assertLessEqual(mtime, time.time())

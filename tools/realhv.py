@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 
 #: What libvirtd needs running beside it: virtlogd writes the serial
@@ -262,20 +263,47 @@ def memlock_shim():
             'compiler for the locked-memory shim: guests with a memory '
             'hard limit will not start')
         return {}
-    source = MASK.parent / 'memlock.c'
-    shim = MASK.parent / 'memlock.so'
-    source.write_text(MEMLOCK_SHIM)
-    built = subprocess.run([cc, '-shared', '-fPIC', '-O2', '-o', str(shim),
-                            str(source), '-ldl'], capture_output=True,
-                           text=True)
-    if built.returncode:
-        log(f'cannot build the locked-memory shim: guests with a memory '
-            f'hard limit will not start:\n{built.stderr}')
+    with _SHIM_LOCK:
+        shim = _build_shim(cc, MASK.parent)
+    if shim is None:
         return {}
-    shim.chmod(0o755)  # QEMU, which may inherit it, runs as libvirt-qemu
     log('this root cannot raise resource limits (no CAP_SYS_RESOURCE): '
         f'libvirtd keeps its locked-memory limit ({shim})')
     return {'LD_PRELOAD': str(shim)}
+
+
+#: The two libvirtds of a two-compute cloud start at once.
+_SHIM_LOCK = threading.Lock()
+
+
+def _build_shim(cc, directory):
+    """The shim built from MEMLOCK_SHIM in ``directory``, or None.
+
+    Built once: a libvirtd may be starting with the one there. A new
+    build goes to a file of its own and is renamed into place, so no
+    libvirtd ever preloads a file half written ("file too short", and
+    ld.so ignores it).
+    """
+    source = directory / 'memlock.c'
+    shim = directory / 'memlock.so'
+    if (shim.exists() and source.exists() and
+            source.read_text() == MEMLOCK_SHIM):
+        return shim
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f'memlock.so.{os.getpid()}'
+    source.write_text(MEMLOCK_SHIM)
+    built = subprocess.run([cc, '-shared', '-fPIC', '-O2', '-o',
+                            str(partial), str(source), '-ldl'],
+                           capture_output=True, text=True)
+    if built.returncode:
+        partial.unlink(missing_ok=True)
+        source.unlink(missing_ok=True)
+        log(f'cannot build the locked-memory shim: guests with a memory '
+            f'hard limit will not start:\n{built.stderr}')
+        return None
+    partial.chmod(0o755)  # QEMU, which may inherit it, runs as libvirt-qemu
+    os.replace(partial, shim)
+    return shim
 
 
 def _start_without_kvm(binary, env=None):

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 from unittest import mock
 
@@ -151,6 +152,33 @@ class MemlockShimTest(unittest.TestCase):
         status = 'CapEff:\t000001fffeffffff\n'
         with mock.patch('builtins.open', mock.mock_open(read_data=status)):
             self.assertFalse(realhv.can_raise_limits())
+
+    @unittest.skipUnless(shutil.which('cc'), 'no C compiler')
+    def test_two_libvirtds_starting_at_once_share_one_whole_shim(self):
+        # the two libvirtds of a two-compute cloud: one built it while
+        # the other was exec'd with it half written ("file too short")
+        with tempfile.TemporaryDirectory() as tmp, \
+                mock.patch.object(realhv, 'MASK',
+                                  pathlib.Path(tmp, 'no-kvm')), \
+                mock.patch.object(realhv, 'can_raise_limits',
+                                  return_value=False), \
+                mock.patch.object(realhv.subprocess, 'run',
+                                  wraps=subprocess.run) as run:
+            found = []
+            threads = [threading.Thread(
+                target=lambda: found.append(realhv.memlock_shim()))
+                for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(2 * [{'LD_PRELOAD': str(pathlib.Path(
+                tmp, 'memlock.so'))}], found)
+            self.assertEqual(1, run.call_count)  # built once
+            self.assertEqual(b'\x7fELF', pathlib.Path(
+                tmp, 'memlock.so').read_bytes()[:4])
+            self.assertEqual(['memlock.c', 'memlock.so'],
+                             sorted(os.listdir(tmp)))
 
     @unittest.skipUnless(shutil.which('cc'), 'no C compiler')
     def test_shim_keeps_the_locked_memory_limit(self):

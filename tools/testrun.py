@@ -70,7 +70,11 @@ def parse_unittest(output):
     failed = sum(int(n) for n in re.findall(
         r'(?:failures|errors|unexpected successes)=(\d+)', output))
     skipped = sum(int(n) for n in re.findall(r'skipped=(\d+)', output))
-    return Counts(passed=ran - failed - skipped, failed=failed,
+    # an error in a class's or module's fixture is counted, but not run
+    fixtures = len(re.findall(
+        r'^ERROR: (?:setUp|tearDown)(?:Class|Module) \(', output,
+        re.MULTILINE))
+    return Counts(passed=ran - (failed - fixtures) - skipped, failed=failed,
                   skipped=skipped)
 
 

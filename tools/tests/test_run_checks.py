@@ -21,6 +21,7 @@ from unittest import mock
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import run_checks  # noqa: E402
+import testrun  # noqa: E402
 
 
 class FailureLinesTest(unittest.TestCase):
@@ -111,3 +112,19 @@ class UpstreamModulesTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ParseUnittestTest(unittest.TestCase):
+
+    def test_a_class_fixture_error_is_a_failure_not_a_test(self):
+        # e2e: setUpClass of one class failed, one test of another errored
+        out = ('ERROR: setUpClass (test_cloud.EndToEnd)\n'
+               'ERROR: test_grow (test_two_computes.TwoComputes.test_grow)\n'
+               'Ran 1 test in 18.466s\n\nFAILED (errors=2)\n')
+        self.assertEqual(testrun.Counts(passed=0, failed=2, skipped=0),
+                         testrun.parse_unittest(out))
+
+    def test_passes_failures_and_skips(self):
+        out = 'Ran 12 tests in 3.2s\n\nFAILED (failures=1, skipped=2)\n'
+        self.assertEqual(testrun.Counts(passed=9, failed=1, skipped=2),
+                         testrun.parse_unittest(out))

@@ -242,6 +242,31 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
         self.assertEqual(before, self._where())
         self.assertEqual([], self._migrations())
 
+    def test_honours_the_servers_group(self):
+        # an anti-affinity group with a member on dest, which has the
+        # room: no host fits
+        for server in (self.filler, self.server):
+            self._delete_server(server)
+            self._wait_until_deleted(server)
+        group = self.api.post_server_groups(
+            {'name': 'apart', 'policy': 'anti-affinity'})
+        members = []
+        for host in ('src', 'dest'):
+            body = self._build_server(flavor_id=self.flavor,
+                                      networks='none')
+            body['host'] = host
+            server = self.api.post_server(
+                {'server': body,
+                 'os:scheduler_hints': {'group': group['id']}})
+            members.append(self._wait_for_state_change(server, 'ACTIVE'))
+        self.server = members[0]
+        self.filler = self._fill('src', leave=0)
+        before = self._where()
+        text = self._message(409, current_vcpus=3, live_migrate=True)
+        self.assertIn('No other host can run server', text)
+        self.assertEqual(before, self._where())
+        self.assertEqual([], self._migrations())
+
     def test_a_lost_grow_message_after_the_move_resolves(self):
         # the guest arrived, the grow's message to dest is lost: dest's
         # periodic task resolves it from what the guest has

@@ -309,8 +309,11 @@ class NodeLibvirt(Libvirt):
         return ran
 
     def remove_cgroups(self):
-        """rmdir the node's cgroups, deepest first; a few tries, since
-        processes that just died may still be counted in them."""
+        """rmdir the node's cgroups, deepest first.
+
+        A few tries, since processes that just died may still be counted
+        in them.
+        """
         for _ in range(50):
             left = False
             for path in self.cgroups().values():

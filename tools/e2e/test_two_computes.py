@@ -58,8 +58,11 @@ class CloudError(Exception):
 
 
 class Console(threading.Thread):
-    """Follows the server's console.log on both hosts, as the host sees
-    them, and notes when each heartbeat and status line first showed."""
+    """Follows the server's console.log on both hosts.
+
+    As the host sees them, noting when each heartbeat and status line
+    first showed.
+    """
 
     def __init__(self, paths):
         super().__init__(daemon=True)
@@ -174,8 +177,10 @@ class TwoComputes(unittest.TestCase):
         self.fail(f'timed out after {timeout} s waiting for {what}')
 
     def run_in_guest(self, host, domain, server, run, command):
-        """Type ``XLOUD-RUN <run> <command>`` on the guest's serial pty
-        (tools/realhv.py's /init runs it); return its output lines."""
+        """Type ``XLOUD-RUN <run> <command>`` on the guest's serial pty.
+
+        tools/realhv.py's /init runs it; returns its output lines.
+        """
         xml = self.virsh(host, 'dumpxml', domain).stdout
         pty = re.search(r"<serial type='pty'>\s*<source path='([^']+)'",
                         xml).group(1)

@@ -31,40 +31,17 @@ from oslo_utils import timeutils
 from nova import context as nova_context
 from nova import objects
 from nova.tests.fixtures import libvirt as fakelibvirt
-from nova.tests.functional.libvirt import base
-from nova.tests.functional.libvirt import test_xloud_adjust
+from nova.tests.functional.libvirt import test_xloud_moves
 from nova.xloud import moving
 
 
-class GrowByMovingTest(base.LibvirtMigrationMixin,
-                       test_xloud_adjust.XloudAdjustTestBase):
+class GrowByMovingTest(test_xloud_moves.TwoHostsTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flags(cpu_allocation_ratio=1.0)
-        self.flags(cores=1000, instances=100, ram=10 ** 7, group='quota')
-        self.start_compute('src')
-        self.start_compute('dest')
-        # what LibvirtMigrationMixin migrates between
-        self.src = self.computes['src']
-        self.dest = self.computes['dest']
         self.server = self._create_server(flavor_id=self.flavor, host='src',
                                           networks='none')
         self.filler = self._fill('src', leave=0)
-
-    def _free_vcpus(self, host):
-        rp = self._get_provider_uuid_by_host(host)
-        total = self._get_provider_inventory(rp)['VCPU']['total']
-        return total - self._get_provider_usages(rp)['VCPU']
-
-    def _fill(self, host, leave):
-        """Boot a plain server on host so that ``leave`` VCPUs stay free."""
-        flavor = self._flavor(vcpus=self._free_vcpus(host) - leave,
-                              memory_mb=128)
-        filler = self._create_server(flavor_id=flavor, host=host,
-                                     networks='none')
-        self.assertEqual(leave, self._free_vcpus(host))
-        return filler
 
     def _host(self):
         return self.admin_api.get_server(
@@ -105,6 +82,14 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
         text = self._refused(code, self.server, **body)
         [answer] = jsonutils.loads(text).values()
         return answer['message']
+
+    def _assert_no_host_fits(self):
+        """A grow to 3 vCPUs with live_migrate: 409, nothing changed."""
+        before = self._where()
+        text = self._message(409, current_vcpus=3, live_migrate=True)
+        self.assertIn('No other host can run server', text)
+        self.assertEqual(before, self._where())
+        self.assertEqual([], self._migrations())
 
     def _migrations(self):
         return self.admin_api.get_migrations()
@@ -236,11 +221,7 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
         self.server = self._create_server(flavor_id=self.flavor,
                                           az='zone-src', networks='none')
         self.filler = self._fill('src', leave=0)
-        before = self._where()
-        text = self._message(409, current_vcpus=3, live_migrate=True)
-        self.assertIn('No other host can run server', text)
-        self.assertEqual(before, self._where())
-        self.assertEqual([], self._migrations())
+        self._assert_no_host_fits()
 
     def test_honours_the_servers_group(self):
         # an anti-affinity group with a member on dest, which has the
@@ -261,11 +242,7 @@ class GrowByMovingTest(base.LibvirtMigrationMixin,
             members.append(self._wait_for_state_change(server, 'ACTIVE'))
         self.server = members[0]
         self.filler = self._fill('src', leave=0)
-        before = self._where()
-        text = self._message(409, current_vcpus=3, live_migrate=True)
-        self.assertIn('No other host can run server', text)
-        self.assertEqual(before, self._where())
-        self.assertEqual([], self._migrations())
+        self._assert_no_host_fits()
 
     def test_a_lost_grow_message_after_the_move_resolves(self):
         # the guest arrived, the grow's message to dest is lost: dest's

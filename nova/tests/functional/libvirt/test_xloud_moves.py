@@ -31,8 +31,9 @@ from nova.tests.functional.libvirt import test_xloud_adjust
 NO_SAFETY_NET = 'nova.xloud.placement.follow_guest'
 
 
-class TightHostTest(base.LibvirtMigrationMixin,
-                    test_xloud_adjust.XloudAdjustTestBase):
+class TwoHostsTestBase(base.LibvirtMigrationMixin,
+                       test_xloud_adjust.XloudAdjustTestBase):
+    """Two computes, src and dest, with VCPUs counted one for one."""
 
     def setUp(self):
         super().setUp()
@@ -43,10 +44,6 @@ class TightHostTest(base.LibvirtMigrationMixin,
         # what LibvirtMigrationMixin migrates between
         self.src = self.computes['src']
         self.dest = self.computes['dest']
-        self.server = self._create_server(flavor_id=self.flavor, host='src',
-                                          networks='none')
-        # persisted: the next boot, anywhere, runs 3 vCPUs
-        self._adjust(self.server, current_vcpus=3)
 
     def _free_vcpus(self, host):
         rp = self._get_provider_uuid_by_host(host)
@@ -61,6 +58,16 @@ class TightHostTest(base.LibvirtMigrationMixin,
                                      networks='none')
         self.assertEqual(leave, self._free_vcpus(host))
         return filler
+
+
+class TightHostTest(TwoHostsTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.server = self._create_server(flavor_id=self.flavor, host='src',
+                                          networks='none')
+        # persisted: the next boot, anywhere, runs 3 vCPUs
+        self._adjust(self.server, current_vcpus=3)
 
     def _host(self, server=None):
         return self.admin_api.get_server(

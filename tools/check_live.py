@@ -146,6 +146,22 @@ def hypervisor(runner):
                  time.monotonic() - start)
 
 
+def print_warnings(logs, limit=30):
+    """The Nova services' last errors and Nova's warnings, on a failure.
+
+    CI keeps the log, not the cloud: what nova-compute and the others
+    said last is the first thing to read.
+    """
+    for log_file in sorted(logs.glob('nova-*-app.log')):
+        with open(log_file, errors='replace') as f:
+            lines = [line.rstrip()[:400] for line in f
+                     if ' ERROR ' in line or ' WARNING nova.' in line]
+        if lines:
+            print(f'   {log_file.name}, its last warnings and errors:')
+            for line in lines[-limit:]:
+                print(f'     {line}')
+
+
 def e2e(runner):
     """tools/e2e on a one-node cloud of real services, two computes.
 
@@ -178,6 +194,8 @@ def e2e(runner):
             counts = parse_unittest(out)
             if counts is not None and rc and not counts.failed:
                 counts.failed += 1
+            if rc:
+                print_warnings(cloud.logs)
             print(f'   timings: cloud up {up:.0f} s, tests '
                   f'{time.monotonic() - tests:.0f} s; bring-up: ' +
                   ', '.join(f'{label} {seconds:.0f} s'

@@ -3,7 +3,7 @@
 #   make dist          patched wheel + sdist, and xloud-nova (a file and a
 #                      wheel), in dist/
 #   make check         every test (installs Debian packages when root)
-#   make check-all     make check for every pinned release (what CI runs)
+#   make check-all     make check for every release x Python (what CI runs)
 #   make check-queue   seconds: do the patches still apply, no copies?
 #   make bump          record a changed queue as +xloud.N+1 (see README)
 #   make check-hypervisor  only the real libvirt + QEMU suite (root)
@@ -15,19 +15,31 @@
 #   make aio           a one-node cloud of real services from dist/ (root)
 #   make aio-down      stop exactly what "make aio" started
 
+# The interpreter of the virtualenv: PYTHON=<path> on the command line
+# ("make check NOVA=29.4.0 PYTHON=$(python3 tools/patchq.py python 3.10)")
+# gives it a virtualenv of its own, .venv[-<release>]-py<X.Y>.
 PYTHON ?= python3
+# Our tools outside a virtualenv: Debian 12's python3 (3.11), whatever
+# PYTHON is.
+TOOLS_PYTHON ?= python3
 # The nova release to build and test: NOVA=<version> names any release
 # upstream.toml pins ("make check NOVA=31.3.1"); the default otherwise.
 # Each release has its own virtualenv, tree and constraints.
-RELEASES := $(shell $(PYTHON) tools/patchq.py releases)
+RELEASES := $(shell $(TOOLS_PYTHON) tools/patchq.py releases)
 DEFAULT_NOVA := $(firstword $(RELEASES))
 NOVA ?= $(DEFAULT_NOVA)
 export NOVA
+# A Python other than python3 must not find a python3's venv (make's own
+# environment would pass PYTHON on to the tools otherwise).
+unexport PYTHON
+ifeq ($(origin PYTHON),command line)
+VENV_PY := -py$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+endif
 ifeq ($(NOVA),$(DEFAULT_NOVA))
-VENV ?= .venv
+VENV ?= .venv$(VENV_PY)
 TREE ?= build/tree
 else
-VENV ?= .venv-$(NOVA)
+VENV ?= .venv-$(NOVA)$(VENV_PY)
 TREE ?= build/tree-$(NOVA)
 endif
 CONSTRAINTS ?= constraints/$(NOVA).txt
@@ -54,7 +66,8 @@ $(PY):
 # build without build isolation (see "patchq install"; xloud-nova needs
 # setuptools 77).
 $(VENV)/.base: $(PY) $(CONSTRAINTS)
-	$(PIP) install -q -c $(CONSTRAINTS) pip build bindep pbr 'setuptools>=77' wheel
+	$(PIP) install -q -c $(CONSTRAINTS) pip build bindep pbr 'setuptools>=77' wheel \
+	  'tomli; python_version < "3.11"'
 	@touch $@
 
 tree: $(VENV)/.base
@@ -70,7 +83,7 @@ check-queue: $(VENV)/.base
 # Record the queue as the next release of ours (+xloud.N+1), in the commit
 # that changes it: "make check-queue" fails until then.
 bump:
-	$(PYTHON) tools/patchq.py bump
+	$(TOOLS_PYTHON) tools/patchq.py bump
 
 # The packages of this release, and xloud-nova, the single-file in-place
 # patcher that carries every pinned release (tools/inplace.py).
@@ -95,7 +108,7 @@ packages: $(VENV)/.base
 # "patchq install" installs the dependencies first with no PBR_VERSION set,
 # then our packages alone with it: a pbr dependency built from its sdist
 # would otherwise take our version and be refused.
-ifeq ($(NOVA),$(DEFAULT_NOVA))
+ifeq ($(NOVA)$(VENV_PY),$(DEFAULT_NOVA))
 SHARED_EDITABLES = --editable xloud-osc
 SHARED_REQUIREMENTS = -r $(TREE)/doc/requirements.txt \
 	  -r xloud-osc/test-requirements.txt
@@ -119,21 +132,39 @@ install-tree: packages tree
 	  print(sysconfig.get_paths()["purelib"])')/xloud-ceilometer.pth"
 
 check: install-tree
-	$(PY) tools/run_checks.py --tree $(TREE)
+	$(PY) tools/run_checks.py --tree $(TREE) $(CHECK_ARGS)
 
-# The default release in full, then each other release (its stages that
-# differ by release); each prints its own aggregate line, and the end of
-# the log repeats every release's summary and what failed.
+# Every cell of CI's matrix: each release on each Python upstream.toml
+# lists for it ("patchq cells"; doc/source/contributor/xloud-ci.rst says
+# what each cell runs and why): "make check NOVA=<release>", with
+# PYTHON=<that Python> where it is not python3's. Each cell prints its
+# aggregate line; the end of the log repeats every cell's summary, each
+# cell's time and the total, and what failed.
 check-all:
-	@failed=; for r in $(RELEASES); do \
-	  echo "==== make check NOVA=$$r"; rm -f build/check-summary-$$r.txt; \
-	  $(MAKE) --no-print-directory check NOVA=$$r || failed="$$failed $$r"; \
+	@failed=; all=$$(date +%s); mkdir -p build; : > build/check-cells.txt; \
+	own=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	cells=$$($(TOOLS_PYTHON) tools/patchq.py cells | tr ' ' :); \
+	for cell in $$cells; do \
+	  r=$${cell%:*}; py=$${cell#*:}; python=; start=$$(date +%s); \
+	  rm -f build/check-summary-$$r-py$$py.txt; \
+	  if [ "$$py" != "$$own" ]; then \
+	    python=PYTHON=$$($(TOOLS_PYTHON) tools/patchq.py python $$py) || { \
+	      failed="$$failed $$r/$$py"; continue; }; fi; \
+	  echo "==== make check NOVA=$$r $$python"; \
+	  $(MAKE) --no-print-directory check NOVA=$$r $$python \
+	    CHECK_ARGS=--cell || \
+	    failed="$$failed $$r/$$py"; \
+	  echo "   nova $$r on Python $$py: $$(( $$(date +%s) - start )) s" \
+	    >> build/check-cells.txt; \
 	done; \
-	echo "==== every release"; \
-	for r in $(RELEASES); do \
-	  cat build/check-summary-$$r.txt 2>/dev/null || \
-	    echo "== nova $$r: no summary (make, or the checks, stopped before the end: see above)"; \
+	echo "==== every cell"; \
+	for cell in $$cells; do \
+	  r=$${cell%:*}; py=$${cell#*:}; \
+	  cat build/check-summary-$$r-py$$py.txt 2>/dev/null || \
+	    echo "== nova $$r on Python $$py: no summary (make, or the checks, stopped before the end: see above)"; \
 	done; \
+	echo "==== each cell's time"; cat build/check-cells.txt; \
+	echo "   total: $$(( $$(date +%s) - all )) s"; \
 	if [ -n "$$failed" ]; then echo "==== failed on:$$failed"; exit 1; fi
 
 # Benchmarks, not tests: ratios against upstream paths and bare libvirt,
@@ -148,11 +179,12 @@ docs: install-tree
 
 # Upstream's whole functional suite (nova/tests/functional, every module
 # but ours) on the patched tree of $(NOVA): not in "make check", which runs
-# the modules upstream-tests.txt maps. Run it before resolving a change to
-# patches/.
+# the modules upstream-tests.txt maps; and the unit tests with every
+# upstream module mapped, which "make check" runs on the default release
+# only. Run it before resolving a change to patches/.
 check-upstream: install-tree
 	$(PY) tools/run_checks.py --tree $(TREE) --only upstream-functional \
-	  --every-upstream-functional
+	  --every-upstream-functional --only unit --every-upstream-unit
 
 # Only the real-hypervisor stage (root): libvirtd, QEMU and a real guest.
 check-hypervisor: install-tree
@@ -167,7 +199,7 @@ aio: dist
 	$(PY) tools/aio.py up $(if $(COMPUTES),--computes $(COMPUTES))
 
 aio-down:
-	$(PYTHON) tools/aio.py down
+	$(TOOLS_PYTHON) tools/aio.py down
 
 clean:
 	rm -rf build dist

@@ -44,13 +44,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import zipfile
 import zlib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import patchq  # noqa: E402
+from patchq_common import tomllib  # noqa: E402
 import testrun  # noqa: E402
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent / 'xloud_nova.py'

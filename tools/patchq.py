@@ -36,7 +36,10 @@ exists.
 
 import argparse
 import dataclasses
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
 
 from patchq_apply import Applier
@@ -199,6 +202,32 @@ def port(root, version, tree, write=False):
     return 0
 
 
+def find_python(version):
+    """The interpreter of Python ``version`` ("X.Y") here, as a path.
+
+    ``pythonX.Y`` on PATH where it runs (a pyenv shim of a version pyenv
+    has not selected does not), else the newest X.Y.* pyenv has.
+    """
+    pyenv = pathlib.Path(os.environ.get('PYENV_ROOT', '~/.pyenv'))
+    installed = sorted(
+        pyenv.expanduser().glob(f'versions/{version}.*/bin/python{version}'),
+        key=lambda p: [int(n) if n.isdigit() else -1
+                       for n in p.parents[1].name.split('.')],
+        reverse=True)
+    for candidate in [shutil.which(f'python{version}')] + installed:
+        if not candidate:
+            continue
+        proc = subprocess.run(
+            [str(candidate), '-c', 'import sys; print("%d.%d" % '
+             'sys.version_info[:2], sys.executable)'],
+            capture_output=True, text=True)
+        found = proc.stdout.split()
+        if proc.returncode == 0 and found[:1] == [version]:
+            return found[1]
+    raise QueueError(f'no Python {version} here (python{version} on PATH, '
+                     f'or pyenv install {version})')
+
+
 def default_tree(pin):
     """build/tree for the default release, build/tree-<version> else."""
     return 'build/tree' if pin.default else f'build/tree-{pin.version}'
@@ -338,6 +367,14 @@ def build_parser():
     sub.add_parser('releases', help='list the pinned releases',
                    description='Print the pinned releases, the default '
                    'first, one per line.')
+    sub.add_parser('cells', help='list the release x Python cells of CI',
+                   description='Print "<release> <X.Y>" for every Python '
+                   'upstream.toml lists for every release, the default '
+                   'release first, each release\'s own Python first.')
+    p = sub.add_parser('python', help='the path of a Python X.Y',
+                       description='Print the path of a Python X.Y '
+                       'interpreter here (PATH, then pyenv).')
+    p.add_argument('python_version', metavar='X.Y')
     return parser
 
 
@@ -358,6 +395,14 @@ def main(argv=None):
             return 1 if problems else 0
         if args.command == 'bump':
             print(f'xloud {bump(root)}: {queue_digest(root)}')
+            return 0
+        if args.command == 'python':
+            print(find_python(args.python_version))
+            return 0
+        if args.command == 'cells':
+            for p in load_pins(root):
+                for python in p.pythons:
+                    print(p.version, python)
             return 0
         pin = load_pin(root, args.release)
         queue = Queue(root, pin=pin)

@@ -24,12 +24,12 @@ import hashlib
 import pathlib
 import shutil
 import tempfile
-import tomllib
 
 from patchq_common import change_lines
 from patchq_common import HEADER_PLACEHOLDER
 from patchq_common import parse_patch
 from patchq_common import QueueError
+from patchq_common import tomllib
 from patchq_sources import TESTS_MAP
 
 #: A window of this many significant lines shared with an upstream file

@@ -24,6 +24,11 @@ import pathlib
 import re
 import subprocess
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10, 29.4.0's: "make" installs tomli there
+    import tomli as tomllib  # noqa: F401 (the others import it here)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 #: Every patch starts with a header saying why the upstream file must change.
 #: ``refresh`` writes this placeholder for a new patch and ``check`` refuses

@@ -26,13 +26,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
 
 from patchq_common import git
 from patchq_common import parse_patch
 from patchq_common import QueueError
 from patchq_common import ROOT
 from patchq_common import sha256_of
+from patchq_common import tomllib
 
 #: Top-level directories whose files are overlaid onto the upstream tree.
 OVERLAY_DIRS = ('nova', 'doc', 'api-ref', 'releasenotes')
@@ -55,6 +55,10 @@ class Pin:
     release: int
     series: str = ''
     default: bool = True
+    #: The Pythons CI tests this release on ("X.Y"): those kolla ships it
+    #: with that upstream supports. The first runs its stages; any other
+    #: runs those an interpreter can change (run_checks.py, "cells").
+    pythons: tuple = ('3.11',)
 
     @property
     def local_version(self):
@@ -80,7 +84,8 @@ def load_pins(root):
         release = int(data['xloud']['release'])
         default = up['default']
         pins = [Pin(up['name'], version, rel['sha256'].lower(), release,
-                    rel.get('series', ''), version == default)
+                    rel.get('series', ''), version == default,
+                    tuple(rel.get('pythons', Pin.pythons)))
                 for version, rel in data['releases'].items()]
     except (OSError, KeyError, ValueError, TypeError, AttributeError,
             tomllib.TOMLDecodeError) as e:

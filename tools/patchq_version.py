@@ -21,11 +21,11 @@ proves that no N ever named two.
 import hashlib
 import pathlib
 import re
-import tomllib
 
 from patchq_common import git
 from patchq_common import QueueError
 from patchq_common import sha256_of
+from patchq_common import tomllib
 from patchq_sources import load_pins
 from patchq_sources import OVERLAY_DIRS
 from patchq_sources import OVERRIDES

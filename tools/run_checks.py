@@ -39,6 +39,7 @@ import argparse
 import os
 import pathlib
 import re
+import subprocess
 import sys
 import time
 
@@ -62,10 +63,45 @@ SHARED_STAGES = ('tools', 'osc', 'docs', 'e2e', 'hypervisor')
 #: modules upstream-tests.txt maps ("make check-upstream NOVA=<release>"
 #: runs upstream's whole functional suite on any release).
 DEFAULT_ONLY = ('upstream-functional',)
+#: Run on a release's other Pythons (upstream.toml's "pythons" after the
+#: first): what an interpreter can change in our code, that is our unit
+#: tests (not upstream's: upstream gates its release on that Python) and
+#: our functional tests.
+INTERPRETER_STAGES = ('unit', 'functional')
 
 
-def release_stages(queue):
-    """The stages for ``queue``'s release, and why any are left out."""
+def python_version(python):
+    """"X.Y" of the interpreter ``python``."""
+    return subprocess.run(
+        [python, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+        capture_output=True, text=True, check=True).stdout.strip()
+
+
+def release_stages(queue, python=None, cell=False):
+    """The stages for ``queue``'s release on Python ``python`` ("X.Y").
+
+    ``cell``: as a cell of "make check-all", where a release with another
+    Python runs its functional tests there, not on its first: each test
+    runs once per release. Returns (stages, why any are left out).
+    """
+    pythons = queue.pin.pythons
+    if python in pythons[1:]:
+        return INTERPRETER_STAGES, (
+            f'Python {python}, not {queue.pin.version}\'s first ('
+            f'{pythons[0]}): only what an interpreter can change, our unit '
+            f'tests and our functional tests; the other stages run on '
+            f'{pythons[0]}')
+    stages, why = own_stages(queue)
+    if cell and len(pythons) > 1:
+        stages = tuple(s for s in stages if s != 'functional')
+        why = '; '.join(filter(None, [why, (
+            f'functional runs in the cell of Python {pythons[1]}, not here '
+            f'(make check-all: once per release)')]))
+    return stages, why
+
+
+def own_stages(queue):
+    """The stages of ``queue``'s release on its own Python, and why not."""
     if queue.pin.default:
         return STAGES, ''
     differs = queue.driver_differs()
@@ -116,9 +152,9 @@ class FailureLines:
         return getattr(self.stream, name)
 
 
-def summary_path(root, version):
+def summary_path(root, version, python):
     """Where a run leaves its summary, for "make check-all" to repeat."""
-    return root / 'build' / f'check-summary-{version}.txt'
+    return root / 'build' / f'check-summary-{version}-py{python}.txt'
 
 
 def main(argv=None):
@@ -134,12 +170,24 @@ def main(argv=None):
                         help='upstream-functional runs every upstream '
                         'functional test module, not only those mapped '
                         '("make check-upstream")')
+    parser.add_argument('--every-upstream-unit', action='store_true',
+                        help='unit runs every upstream unit module mapped, '
+                        'on any release, not only those of the files it '
+                        'changes otherwise than the default ("make '
+                        'check-upstream")')
+    parser.add_argument('--cell', action='store_true',
+                        help='a cell of "make check-all": run each test '
+                        'once per release, across its Pythons')
     args = parser.parse_args(argv)
     root = patchq.ROOT
     runner = Runner(root, root / args.tree, args.python, args.concurrency)
-    summary = summary_path(root, runner.queue.pin.version)
+    runner.every_upstream_unit = args.every_upstream_unit
+    python = python_version(args.python)
+    summary = summary_path(root, runner.queue.pin.version, python)
     summary.unlink(missing_ok=True)
     start = time.monotonic()
+    wanted, why = release_stages(runner.queue, python, cell=args.cell)
+    interpreter_only = wanted == INTERPRETER_STAGES
     stages = {
         'queue': check_stages.queue,
         'flake8': check_stages.flake8,
@@ -147,7 +195,7 @@ def main(argv=None):
         'packages': check_packages.packages,
         'osc': check_stages.plugin_tests,
         'docs': check_stages.build_docs,
-        'unit': Runner.unit,
+        'unit': Runner.our_unit if interpreter_only else Runner.unit,
         'functional': Runner.functional,
         'upstream-functional': lambda runner: runner.upstream_functional(
             every=args.every_upstream_functional),
@@ -155,11 +203,10 @@ def main(argv=None):
         'hypervisor': check_live.hypervisor,
         'e2e': check_live.e2e,
     }
-    wanted, why = release_stages(runner.queue)
     if args.every_upstream_functional and 'upstream-functional' not in wanted:
         wanted += ('upstream-functional',)  # asked for, on any release
-    print(f'== nova {runner.queue.pin.local_version}, tree {runner.tree}',
-          flush=True)
+    print(f'== nova {runner.queue.pin.local_version} on Python {python}, '
+          f'tree {runner.tree}', flush=True)
     if why:
         print(f'   {why}', flush=True)
     failures = FailureLines(sys.stdout)
@@ -170,7 +217,8 @@ def main(argv=None):
                 stages[name](runner)
     finally:
         sys.stdout = failures.stream
-    text = [f'== summary: nova {runner.queue.pin.local_version}']
+    text = [f'== summary: nova {runner.queue.pin.local_version} on Python '
+            f'{python}']
     text += [f'   {line}' for line in runner.report]
     text.append(f'   total time {time.monotonic() - start:.0f} s')
     if failures.lines:

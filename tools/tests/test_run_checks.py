@@ -48,10 +48,14 @@ class FailureLinesTest(unittest.TestCase):
             'FAIL 31.3.1: revert again finishes the interrupted one',
         ], tee.lines)
 
-    def test_summary_path_names_the_release(self):
+    def test_summary_path_names_the_release_and_python(self):
         self.assertEqual(
-            pathlib.Path('/r/build/check-summary-33.0.2.txt'),
-            run_checks.summary_path(pathlib.Path('/r'), '33.0.2'))
+            pathlib.Path('/r/build/check-summary-33.0.2-py3.12.txt'),
+            run_checks.summary_path(pathlib.Path('/r'), '33.0.2', '3.12'))
+
+    def test_python_version(self):
+        self.assertEqual('%d.%d' % sys.version_info[:2],
+                         run_checks.python_version(sys.executable))
 
 
 class UpstreamModulesTest(unittest.TestCase):
@@ -72,6 +76,7 @@ class UpstreamModulesTest(unittest.TestCase):
         runner.queue.tests_map.return_value = self.MAP
         runner.queue.pin.default = default
         runner.queue.pin.version = '33.0.2'
+        runner.queue.pin.pythons = ('3.11', '3.12')
         runner.queue.driver_differs.return_value = False
         runner.queue.overlay_files.return_value = [
             'nova/tests/unit/xloud/test_api.py',
@@ -81,11 +86,32 @@ class UpstreamModulesTest(unittest.TestCase):
 
     def test_unit_and_functional_modules(self):
         runner = self.runner()
+        runner.every_upstream_unit = False
         self.assertEqual(['nova.tests.unit.xloud.test_api',
                           'nova.tests.unit.virt.test_virt_drivers'],
                          runner.unit_modules())
         self.assertEqual(['nova.tests.functional.test_servers_provider_tree'],
                          runner.upstream_modules('functional'))
+
+    def test_another_release_maps_only_the_files_it_changes_otherwise(self):
+        runner = self.runner(default=False)
+        runner.every_upstream_unit = False
+        runner.queue.overrides.return_value = {
+            'nova/virt/driver.py': 'o1', 'nova/virt/libvirt/driver.py': 'o2'}
+        runner.queue.same_change.side_effect = (
+            lambda t: t == 'nova/virt/driver.py')
+        self.assertEqual(['nova/virt/libvirt/driver.py'],
+                         runner.differing_files())
+        self.assertEqual(['nova.tests.unit.xloud.test_api',
+                          'nova.tests.unit.virt.test_virt_drivers'],
+                         runner.unit_modules())
+        runner.queue.same_change.side_effect = lambda t: True
+        self.assertEqual(['nova.tests.unit.xloud.test_api'],
+                         runner.unit_modules())
+        runner.every_upstream_unit = True  # make check-upstream
+        self.assertEqual(['nova.tests.unit.xloud.test_api',
+                          'nova.tests.unit.virt.test_virt_drivers'],
+                         runner.unit_modules())
 
     def test_every_upstream_functional_module_but_ours(self):
         runner = self.runner()
@@ -108,6 +134,31 @@ class UpstreamModulesTest(unittest.TestCase):
         self.assertNotIn('upstream-functional', stages)
         self.assertIn('functional', stages)
         self.assertIn('"make check-upstream NOVA=33.0.2"', why)
+
+    def test_a_release_on_its_first_python_or_one_not_listed(self):
+        for python in ('3.11', '3.13', None):
+            self.assertEqual(
+                run_checks.STAGES,
+                run_checks.release_stages(self.runner().queue, python)[0])
+
+    def test_a_cell_runs_functional_once_per_release(self):
+        queue = self.runner().queue
+        stages, why = run_checks.release_stages(queue, '3.11', cell=True)
+        self.assertNotIn('functional', stages)
+        self.assertIn('unit', stages)
+        self.assertIn('functional runs in the cell of Python 3.12', why)
+        self.assertIn('functional', run_checks.release_stages(
+            queue, '3.12', cell=True)[0])
+        queue.pin.pythons = ('3.11',)  # one Python: it runs them
+        self.assertEqual(run_checks.STAGES, run_checks.release_stages(
+            queue, '3.11', cell=True)[0])
+
+    def test_a_release_on_another_python(self):
+        for default in (True, False):
+            stages, why = run_checks.release_stages(
+                self.runner(default).queue, '3.12')
+            self.assertEqual(('unit', 'functional'), stages)
+            self.assertIn('Python 3.12, not 33.0.2\'s first (3.11)', why)
 
 
 if __name__ == '__main__':

@@ -683,10 +683,7 @@ class KollaCheck(Check):
         venv = self.new_venv(
             self.work / f'nova-{version}' / 'var' / 'lib' / 'kolla' / 'venv',
             '--system-site-packages')
-        py = subprocess.check_output(
-            [str(venv / 'bin' / 'python'), '-c',
-             'import sys; print("python%d.%d" % sys.version_info[:2])'],
-            text=True).strip()
+        py = self.python_name()
         (venv / 'lib' / 'python3').symlink_to(py)
         if not self.pip_install(venv, '-c', str(self.constraints(version)),
                                 f'nova=={version}'):
@@ -702,12 +699,19 @@ class KollaCheck(Check):
               f'(uid {user.pw_uid})', flush=True)
         return venv
 
+    def python_name(self):
+        """python3.X: the name of self.python in a venv's lib/."""
+        return subprocess.check_output(
+            [self.python, '-c',
+             'import sys; print("python%d.%d" % sys.version_info[:2])'],
+            text=True).strip()
+
     def constraints(self, version):
         return self.root / 'constraints' / f'{version}.txt'
 
     def test_venv(self, version):
         """The venv of the test tools, of the kolla venv's Python."""
-        venv = self.work / f'tests-{version}'
+        venv = self.work / f'tests-{version}-{self.python_name()}'
         done = venv / '.xloud-installed'
         if done.exists():
             return venv

@@ -32,12 +32,12 @@
 
   inplace.py check --kolla PYTHON [--release R ...]
       The same on a venv laid out as kolla's images lay theirs out:
-      PYTHON's venv at build/kolla-R/var/lib/kolla/venv, upstream nova==R
-      with its dependencies under constraints/R.txt, the nova user; owned
-      by root as kolla builds it, then by nova. The smoke set runs on it
-      with a second venv of PYTHON holding only the test tools, and after
-      revert every file, directory and link of the venv has its contents,
-      mode and owner of before.
+      PYTHON's venv at build/kolla/nova-R/var/lib/kolla/venv, upstream
+      nova==R from PyPI with its dependencies under constraints/R.txt,
+      kolla's nova user; owned by root as kolla builds it, then by nova.
+      The smoke set runs on it with a second venv of PYTHON holding only
+      the test tools; after revert every file, directory and link of the
+      venv has the content, mode and owner it had before apply.
 """
 
 import argparse

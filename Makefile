@@ -5,6 +5,7 @@
 #   make check         every test (installs Debian packages when root)
 #   make check-all     make check for every release x Python (what CI runs)
 #   make check-queue   seconds: do the patches still apply, no copies?
+#   make check-kolla   xloud-nova in a kolla-like venv (root; PYTHON=...)
 #   make bump          record a changed queue as +xloud.N+1 (see README)
 #   make check-hypervisor  only the real libvirt + QEMU suite (root)
 #   make check-upstream    upstream's whole functional suite, patched tree
@@ -48,10 +49,10 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PATCHQ := $(PY) tools/patchq.py
 
 .PHONY: aio aio-down
-.PHONY: help dist check check-all check-hypervisor check-upstream bench check-queue bump tree refresh packages install-tree docs clean
+.PHONY: help dist check check-kolla check-all check-hypervisor check-upstream bench check-queue bump tree refresh packages install-tree docs clean
 
 help:
-	@sed -n '3,16p' Makefile
+	@sed -n '3,17p' Makefile
 
 # The virtualenv every step runs in. Debian's python3 needs python3-venv
 # for this; that one package is installed here because bindep itself
@@ -166,6 +167,17 @@ check-all:
 	echo "==== each cell's time"; cat build/check-cells.txt; \
 	echo "   total: $$(( $$(date +%s) - all )) s"; \
 	if [ -n "$$failed" ]; then echo "==== failed on:$$failed"; exit 1; fi
+
+# xloud-nova on a venv laid out as kolla's /var/lib/kolla/venv, of the
+# interpreter PYTHON (the Python of the images of the release: 3.12 for
+# Ubuntu 24.04, 3.10 for 22.04), with upstream nova==$(NOVA) and its
+# dependencies under $(CONSTRAINTS): apply, status, the functional smoke
+# set, revert and every file's content, mode and owner compared, with the
+# venv owned by root (as kolla builds it) and then by kolla's nova user
+# (created if missing). As root; needs no virtualenv of ours. The check
+# itself runs on TOOLS_PYTHON (python3), which PYTHON need not be.
+check-kolla:
+	$(TOOLS_PYTHON) tools/inplace.py check --release $(NOVA) --kolla $(PYTHON)
 
 # Benchmarks, not tests: ratios against upstream paths and bare libvirt,
 # measured in one run (tools/bench.py --help). BENCH_ARGS="--repeat 5".

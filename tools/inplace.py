@@ -29,6 +29,15 @@
       (a smoke set, or --every-test) run from the patched install; then
       revert and a byte-for-byte comparison with the fresh install.
       apply and revert are each also killed half-way and run again.
+
+  inplace.py check --kolla PYTHON [--release R ...]
+      The same on a venv laid out as kolla's images lay theirs out:
+      PYTHON's venv at build/kolla/nova-R/var/lib/kolla/venv, upstream
+      nova==R from PyPI with its dependencies under constraints/R.txt,
+      kolla's nova user; owned by root as kolla builds it, then by nova.
+      The smoke set runs on it with a second venv of PYTHON holding only
+      the test tools; after revert every file, directory and link of the
+      venv has the content, mode and owner it had before apply.
 """
 
 import argparse
@@ -39,7 +48,9 @@ import hashlib
 import json
 import os
 import pathlib
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -263,6 +274,30 @@ def snapshot(site):
     return out
 
 
+def tree_state(root):
+    """{relative path: (content, mode, uid, gid)} of all under ``root``.
+
+    Files, directories and symlinks alike: a file's content is its
+    sha256, a link's its target. Bytecode is left out, as in snapshot().
+    """
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != '__pycache__']
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                content = '-> ' + os.readlink(p)
+            elif stat.S_ISDIR(st.st_mode):
+                content = 'directory'
+            else:
+                with open(p, 'rb') as f:
+                    content = sha256(f.read())
+            out[os.path.relpath(p, root)] = (
+                content, oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid)
+    return out
+
+
 #: Runs xloud-nova (argv: N, the script, its arguments) and kills it at
 #: its N-th os.replace, as a crash or a kill -9 would.
 CRASH = (
@@ -340,21 +375,38 @@ class Check:
             .splitlines()[-8:]), end='', flush=True)
         return proc
 
-    def install(self, version):
-        """A clean venv with upstream nova==version (no dependencies)."""
-        venv = self.work / f'venv-{version}'
+    def new_venv(self, venv, *options):
+        """A new, empty venv of self.python at ``venv``."""
         if venv.exists():
             shutil.rmtree(venv)
-        subprocess.run([self.python, '-m', 'venv', str(venv)], check=True)
+        subprocess.run([self.python, '-m', 'venv', *options, str(venv)],
+                       check=True)
+        return venv
+
+    def pip_install(self, venv, *args):
+        """pip install ``args`` into ``venv`` (from --index-url if set)."""
         cmd = [str(venv / 'bin' / 'python'), '-m', 'pip', 'install',
-               '--quiet', '--disable-pip-version-check', '--no-deps',
-               f'nova=={version}']
+               '--quiet', '--disable-pip-version-check', *args]
         if self.index_url:
             cmd[4:4] = ['--isolated', '--index-url', self.index_url]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             print(proc.stdout + proc.stderr)
-        return venv if proc.returncode == 0 else None
+        return proc.returncode == 0
+
+    def install(self, version):
+        """A clean venv with upstream nova==version (no dependencies)."""
+        venv = self.new_venv(self.work / f'venv-{version}')
+        if self.pip_install(venv, '--no-deps', f'nova=={version}'):
+            return venv
+        return None
+
+    #: What the check asks of the reverted install.
+    SAME = 'byte-identical to the fresh install'
+
+    def snapshot(self, venv, site):
+        """What revert must give back as it was: nova's files."""
+        return snapshot(site)
 
     def release(self, version, functional=None, wheel=None):
         start = time.monotonic()
@@ -364,7 +416,7 @@ class Check:
                            f'clean venv', venv is not None):
             return
         site = site_packages(venv)
-        fresh = snapshot(site)
+        fresh = self.snapshot(venv, site)
         target = ('--target', str(site))
         proc = self.xloud(venv, 'status', *target)
         self.record(f'{version}: status says upstream',
@@ -372,7 +424,8 @@ class Check:
                     proc.stdout.startswith('upstream:'))
         proc = self.xloud(venv, 'apply', '--dry-run', *target)
         self.record(f'{version}: apply --dry-run changes nothing',
-                    proc.returncode == 0 and snapshot(site) == fresh)
+                    proc.returncode == 0 and
+                    self.snapshot(venv, site) == fresh)
         self.crash(venv, version, 'apply', CRASH_AT['apply'], target)
         proc = self.xloud(venv, 'apply', *target)
         self.record(f'{version}: apply again finishes the interrupted one',
@@ -418,10 +471,10 @@ class Check:
         proc = self.xloud(venv, 'revert', *target)
         self.record(f'{version}: revert again finishes the interrupted one',
                     proc.returncode == 0)
-        after = snapshot(site)
+        after = self.snapshot(venv, site)
         diff = sorted(set(after.items()) ^ set(fresh.items()))
-        self.record(f'{version}: every file byte-identical to the fresh '
-                    f'install ({len(fresh)} files)', not diff,
+        self.record(f'{version}: every file {self.SAME} ({len(fresh)} '
+                    f'files)', not diff,
                     ', '.join(sorted({p for p, _ in diff}))[:500])
         proc = self.xloud(venv, 'status', *target)
         self.record(f'{version}: status says upstream again',
@@ -445,10 +498,7 @@ class Check:
         except patchq.QueueError as e:
             return self.record('build the xloud-nova wheel', False, str(e))
         self.record('build the xloud-nova wheel', True, wheel.name)
-        venv = self.work / 'package' / 'venv'
-        if venv.exists():
-            shutil.rmtree(venv)
-        subprocess.run([self.python, '-m', 'venv', str(venv)], check=True)
+        venv = self.new_venv(self.work / 'package' / 'venv')
         proc = subprocess.run(
             [str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--quiet',
              '--disable-pip-version-check', '--no-index', str(wheel)],
@@ -544,6 +594,9 @@ class Check:
                        os.path.basename(n).startswith('test_')]
         filters = [rf'^{m.replace(".", "[.]")}(\.|$)' for m in modules]
         env = dict(self.borrow_env(venv, python), **testrun.TEST_ENV)
+        # stestr runs each worker with ${PYTHON}, which "make VAR=..."
+        # exports when PYTHON is set on make's command line
+        env['PYTHON'] = str(python)
         print(f'   functional tests from {site}', flush=True)
         start = time.monotonic()
         proc = subprocess.run(
@@ -564,6 +617,135 @@ class Check:
         shutil.rmtree(site / '.stestr', ignore_errors=True)
 
 
+#: kolla's nova user and group (kolla/common/users.py: nova-user).
+KOLLA_USER = 'nova'
+KOLLA_UID = 42436
+
+
+def kolla_user():
+    """kolla's nova user, created (as a system user) where it is missing.
+
+    With kolla's uid and gid where they are free, as kolla's images have
+    it (macros.configure_user): a host that already has a nova user
+    keeps it as it is.
+    """
+    try:
+        return pwd.getpwnam(KOLLA_USER)
+    except KeyError:
+        pass
+    try:
+        pwd.getpwuid(KOLLA_UID)
+        ids = []
+    except KeyError:
+        ids = [str(KOLLA_UID)]
+    subprocess.run(['groupadd', '--force', '--system'] +
+                   ['--gid'] * bool(ids) + ids + [KOLLA_USER], check=True)
+    subprocess.run(['useradd', '--system', '--gid', KOLLA_USER,
+                    '--home-dir', f'/var/lib/{KOLLA_USER}', '--no-create-home',
+                    '--shell', '/usr/sbin/nologin'] +
+                   ['--uid'] * bool(ids) + ids + [KOLLA_USER], check=True)
+    return pwd.getpwnam(KOLLA_USER)
+
+
+class KollaCheck(Check):
+    """The real-install check on a venv laid out as kolla's images have it.
+
+    kolla's openstack-base image makes /var/lib/kolla/venv with
+    "python3 -m venv --system-site-packages" and a lib/python3 link to
+    its lib/python3.X; nova-base pip installs nova into it, as root, under
+    the series' upper constraints, and creates the nova user its services
+    run as. Here: that venv under the work directory, of ``python`` (the
+    Python of the image: 3.12 on Ubuntu 24.04, 3.10 on 22.04), nova==R
+    from PyPI with its dependencies under constraints/R.txt, owned by
+    ``owner`` (root, as kolla builds it, or nova).
+
+    The smoke set runs from it with the interpreter of a second venv of
+    the same Python that holds the test tools (test-requirements.txt,
+    placement): the kolla venv's site-packages comes first on its path,
+    so nova and every dependency the kolla venv has are the kolla venv's
+    (Check.borrow_env), and the kolla venv holds what an image holds,
+    nothing more. The tests run as root: the nova user cannot run an
+    interpreter under a private home (pyenv's in /root); that the nova
+    user can read every file of the patched nova/ is checked file by file.
+
+    Before apply and after revert, every file, directory and symlink of
+    the whole venv is compared: content, mode and owner.
+    """
+
+    SAME = 'of the venv as it was: content, mode and owner'
+    #: Who owns the venv: root or the nova user (set by main()).
+    owner = 'root'
+
+    def snapshot(self, venv, site):
+        return tree_state(venv)
+
+    def install(self, version):
+        venv = self.new_venv(
+            self.work / f'nova-{version}' / 'var' / 'lib' / 'kolla' / 'venv',
+            '--system-site-packages')
+        py = self.python_name()
+        (venv / 'lib' / 'python3').symlink_to(py)
+        if not self.pip_install(venv, '-c', str(self.constraints(version)),
+                                f'nova=={version}'):
+            return None
+        user = pwd.getpwnam(self.owner)
+        for dirpath, dirnames, filenames in os.walk(venv):
+            for n in [dirpath] + [os.path.join(dirpath, n)
+                                  for n in dirnames + filenames]:
+                os.chown(n, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        count = sum(len(d) + len(f) for _, d, f in os.walk(venv))
+        print(f'   kolla venv {venv} ({py}, nova=={version} and its '
+              f'dependencies: {count} entries), owned by {self.owner} '
+              f'(uid {user.pw_uid})', flush=True)
+        return venv
+
+    def python_name(self):
+        """python3.X: the name of self.python in a venv's lib/."""
+        return subprocess.check_output(
+            [self.python, '-c',
+             'import sys; print("python%d.%d" % sys.version_info[:2])'],
+            text=True).strip()
+
+    def constraints(self, version):
+        return self.root / 'constraints' / f'{version}.txt'
+
+    def test_venv(self, version):
+        """The venv of the test tools, of the kolla venv's Python."""
+        venv = self.work / f'tests-{version}-{self.python_name()}'
+        done = venv / '.xloud-installed'
+        if done.exists():
+            return venv
+        queue = patchq.Queue(self.root, pin=patchq.load_pin(self.root,
+                                                            version))
+        self.new_venv(venv)
+        if not self.pip_install(
+                venv, '-c', str(self.constraints(version)), '-r',
+                str(queue.upstream_dir() / 'test-requirements.txt'),
+                'openstack-placement', 'jsonpath-rw-ext', 'hypothesis'):
+            return None
+        done.touch()
+        return venv
+
+    def release(self, version, functional=None, wheel=None):
+        tests = self.test_venv(version)
+        if self.record(f'{version}: the test tools in a venv of '
+                       f'{self.python}', tests is not None):
+            functional = tests / 'bin' / 'python'
+        super().release(version, functional=functional, wheel=wheel)
+
+    def functional(self, version, venv, site, python):
+        user = pwd.getpwnam(KOLLA_USER)
+        proc = subprocess.run(
+            ['runuser', '-u', KOLLA_USER, '--', 'find', str(site / 'nova'),
+             '(', '!', '-readable', '-o', '-type', 'd', '!', '-executable',
+             ')', '-print'], capture_output=True, text=True)
+        self.record(f'{version}: the {KOLLA_USER} user (uid {user.pw_uid}), '
+                    f'which kolla\'s services run as, can read every file '
+                    f'of the patched nova/', proc.returncode == 0 and
+                    not proc.stdout, (proc.stdout + proc.stderr)[-500:])
+        super().functional(version, venv, site, python)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -575,7 +757,8 @@ def main(argv=None):
     p = sub.add_parser('check', help='apply/status/revert on real installs')
     p.add_argument('--script', default=str(patchq.ROOT / 'build' /
                                            'inplace' / 'xloud-nova'))
-    p.add_argument('--work', default=str(patchq.ROOT / 'build' / 'inplace'))
+    p.add_argument('--work', help='where the venvs go (default: '
+                   'build/inplace, with --kolla build/kolla)')
     p.add_argument('--release', action='append',
                    help='a pinned release (default: every one)')
     p.add_argument('--functional', metavar='PYTHON',
@@ -590,6 +773,11 @@ def main(argv=None):
                    help='the interpreter of the clean venvs, which runs '
                    'xloud-nova (default: this one)')
     p.add_argument('--index-url', help='install nova from this index')
+    p.add_argument('--kolla', metavar='PYTHON',
+                   help='check on a venv of this interpreter laid out as '
+                   'kolla\'s /var/lib/kolla/venv, owned by root then by '
+                   'the nova user (created if missing), with the smoke set '
+                   '(root only; see KollaCheck)')
     args = parser.parse_args(argv)
     try:
         if args.command == 'build':
@@ -603,17 +791,27 @@ def main(argv=None):
         versions = args.release or [
             p.version for p in patchq.load_pins(patchq.ROOT)]
         script = build(patchq.ROOT, args.script)
-        check = Check(patchq.ROOT, script, args.work, python=args.python,
-                      index_url=args.index_url, every_test=args.every_test)
+        kind, owners = Check, [None]
+        if args.kolla:
+            kind, owners = KollaCheck, ['root', kolla_user().pw_name]
+            args.python = args.kolla
+        work = args.work or patchq.ROOT / 'build' / (
+            'kolla' if args.kolla else 'inplace')
+        check = kind(patchq.ROOT, script, work, python=args.python,
+                     index_url=args.index_url, every_test=args.every_test)
+        start = time.monotonic()
         for version in versions:
             pin = patchq.load_pin(patchq.ROOT, version)
-            check.release(version, functional=args.functional,
-                          wheel=find_wheel(patchq.ROOT, pin))
+            for owner in owners:
+                check.owner = owner
+                check.release(version, functional=args.functional,
+                              wheel=find_wheel(patchq.ROOT, pin))
     except patchq.QueueError as e:
         print(f'inplace: {e}', file=sys.stderr)
         return 1
     failed = len(check.results) - sum(check.results)
-    print(f'{sum(check.results)} passed, {failed} failed')
+    print(f'{sum(check.results)} passed, {failed} failed '
+          f'({time.monotonic() - start:.0f} s)')
     return 1 if failed else 0
 
 

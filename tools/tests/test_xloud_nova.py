@@ -641,3 +641,40 @@ class EntryPointsCacheTest(FakeSiteTest):
         mtime = xloud_nova.later_mtime(str(path))
         self.assertGreaterEqual(mtime, before)
         self.assertLessEqual(mtime, time.time())
+
+
+class TreeStateTest(unittest.TestCase):
+    """What the kolla check compares: content, mode and owner of all."""
+
+    def setUp(self):
+        self.root = pathlib.Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.root)
+        (self.root / 'lib' / 'pkg' / '__pycache__').mkdir(parents=True)
+        (self.root / 'lib' / 'pkg' / 'm.py').write_bytes(UPSTREAM)
+        (self.root / 'lib64').symlink_to('lib')
+        self.before = inplace.tree_state(self.root)
+
+    def test_every_kind_listed_bytecode_left_out(self):
+        self.assertEqual({'lib', 'lib64', 'lib/pkg', 'lib/pkg/m.py'},
+                         set(self.before))
+        self.assertEqual('-> lib', self.before['lib64'][0])
+        self.assertEqual('directory', self.before['lib/pkg'][0])
+        (self.root / 'lib' / 'pkg' / '__pycache__' / 'm.pyc').write_bytes(
+            b'x')
+        self.assertEqual(self.before, inplace.tree_state(self.root))
+
+    def test_content_mode_and_owner_count(self):
+        path = self.root / 'lib' / 'pkg' / 'm.py'
+        path.write_bytes(PATCHED)
+        self.assertNotEqual(self.before, inplace.tree_state(self.root))
+        path.write_bytes(UPSTREAM)
+        self.assertEqual(self.before, inplace.tree_state(self.root))
+        mode = path.stat().st_mode & 0o7777
+        path.chmod(mode ^ 0o100)
+        self.assertNotEqual(self.before, inplace.tree_state(self.root))
+        path.chmod(mode)
+        self.assertEqual(self.before, inplace.tree_state(self.root))
+        if os.geteuid() == 0:
+            os.chown(path, 1, 1)
+            self.assertEqual((1, 1), inplace.tree_state(self.root)[
+                'lib/pkg/m.py'][2:])

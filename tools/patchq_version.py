@@ -66,7 +66,9 @@ def check_version(root):
     """Problems with "+xloud.N": it must name exactly one queue.
 
     The digest recorded beside N must be the queue's, and no N may have
-    named another queue in the history of upstream.toml.
+    named another queue in the history of upstream.toml: main's own, its
+    first parents. A branch's numbers until it merges name no release
+    (only main lands); its merge bumps past them.
     """
     root = pathlib.Path(root)
     path = root / 'upstream.toml'
@@ -81,7 +83,8 @@ def check_version(root):
     if not (root / '.git').exists():
         return problems
     seen = {release: ('the working tree', recorded)}
-    out = git('log', '--format=%H', '--', 'upstream.toml', cwd=root,
+    out = git('log', '--first-parent', '--format=%H', '--',
+              'upstream.toml', cwd=root,
               check=False)
     for commit in out.split():
         text = git('show', f'{commit}:upstream.toml', cwd=root, check=False)

@@ -400,6 +400,28 @@ class TestVersion(QueueTestCase):
         self.assertEqual(1, rc)
         self.assertIn('xloud 8 names two queues', err)
 
+    def test_a_merged_branchs_own_numbers_name_no_release(self):
+        self.main('bump')
+        self.commit()  # xloud 8 on main
+        patchq.git('checkout', '-q', '-b', 'side', cwd=self.root)
+        self.write('doc/source/side.rst', 'side\n')
+        self.main('bump')
+        self.commit()  # xloud 9 on the branch
+        patchq.git('checkout', '-q', '-', cwd=self.root)
+        self.write('nova/xloud.py', 'VALUE = 3\n')
+        self.main('bump')
+        self.commit()  # xloud 9 on main too, another queue
+        patchq.git('merge', '-q', '--no-commit', 'side', cwd=self.root,
+                   check=False)
+        toml = self.root / 'upstream.toml'
+        toml.write_text(toml.read_text().replace('<<<<<<<', '#'))
+        patchq.git('checkout', '--ours', 'upstream.toml', cwd=self.root)
+        self.main('bump')
+        self.commit()  # the merge: xloud 10
+        rc, out, err = self.main('check-version')
+        self.assertEqual(0, rc, err)
+        self.assertIn('ok: xloud 10 names this queue', out)
+
 
 class TestCheck(QueueTestCase):
 

@@ -32,3 +32,17 @@ def validated(cls):
     """
     mark = getattr(validation, 'validated', None)
     return mark(cls) if mark else cls
+
+
+def response_body_schema(schema):
+    """Validate an API method's response body, where the release can.
+
+    Nova 31 added ``nova.api.validation.response_body_schema`` (and the
+    ``[api] response_validation`` option it reads). Nova 29 validates no
+    response: there the method is returned as it is, and the response
+    schemas are proven by our API tests on the releases that check them.
+    """
+    decorator = getattr(validation, 'response_body_schema', None)
+    if decorator:
+        return decorator(schema)
+    return lambda func: func

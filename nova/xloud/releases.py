@@ -20,6 +20,7 @@ version number, so the newest release runs upstream's code unchanged.
 """
 
 from nova.api import validation
+from nova.limit import utils as limit_utils
 
 
 def validated(cls):
@@ -46,3 +47,15 @@ def response_body_schema(schema):
     if decorator:
         return decorator(schema)
     return lambda func: func
+
+
+def should_enforce(over_limit):
+    """Whether a unified limit that ``over_limit`` exceeds is enforced.
+
+    Nova 30 added ``nova.limit.utils.should_enforce``, which leaves out
+    limits that are unset or unlimited under ``[quota]
+    unified_limits_resource_strategy``. Nova 29 has neither: it enforces
+    every limit oslo.limit reports exceeded, and so does the adjust there.
+    """
+    check = getattr(limit_utils, 'should_enforce', None)
+    return check(over_limit) if check else True

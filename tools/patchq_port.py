@@ -171,6 +171,17 @@ class Porter:
         written, removed = [], []
         with tempfile.TemporaryDirectory(prefix='patchq-') as scratch:
             for patch, target in series:
+                if not (upstream / target).is_file():
+                    # The release has no such file (nova 29.x has no
+                    # pyproject.toml): only a hand-written override of
+                    # the file that holds its content can port it.
+                    path = override_dir / (target + '.patch')
+                    if self.moved(path, tree):
+                        continue
+                    raise QueueError(
+                        f'{target}: this release has no such file; where '
+                        f'it keeps that content in another file, write '
+                        f'{rel(path)} by hand as a patch of that file')
                 dest = pathlib.Path(scratch) / target
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(upstream / target, dest)

@@ -254,7 +254,34 @@ class Sources:
             name, modules = line.split(':', 1)
             name = name.strip()
             mapping.setdefault(name, []).extend(modules.split())
-        return mapping
+        resolved = {}
+        for name, modules in mapping.items():
+            joined = []  # "a|" at a line's end goes on with the next one
+            for module in modules:
+                if joined and joined[-1].endswith('|'):
+                    joined[-1] += module
+                else:
+                    joined.append(module)
+            resolved[name] = [self.test_module(m) for m in joined]
+        return resolved
+
+    def test_module(self, module):
+        """The module ``a|b`` names in this release: the first it has.
+
+        Upstream renames and adds test modules between releases; where
+        upstream-tests.txt gives alternatives, the first this release's
+        sdist has is the one checked and run. With none, ``module`` is
+        returned as it is, and "check" says it is missing.
+        """
+        if '|' not in module:
+            return module
+        top = self.upstream_dir()
+        for alternative in module.split('|'):
+            path = top / alternative.replace('.', '/')
+            if (path.with_suffix('.py').is_file() or
+                    (path / '__init__.py').is_file()):
+                return alternative
+        return module
 
     def collisions(self, upstream_files=None):
         """Overlay files that have an upstream file's path."""

@@ -37,6 +37,7 @@ from nova.limit import utils as limit_utils
 from nova import objects
 from nova.objects import quotas as quotas_obj
 from nova.scheduler.client import report
+from nova.xloud import releases
 
 CONF = nova.conf.CONF
 
@@ -99,6 +100,6 @@ def _check_unified(context, instance, growth):
     try:
         limit.Enforcer(usage).enforce(instance.project_id, deltas)
     except limit_exceptions.ProjectOverLimit as e:
-        if limit_utils.should_enforce(e):
+        if releases.should_enforce(e):
             _refuse(instance, [info.resource_name
                                for info in e.over_limit_info_list], growth)

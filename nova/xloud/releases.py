@@ -20,6 +20,7 @@ version number, so the newest release runs upstream's code unchanged.
 """
 
 from nova.api import validation
+from nova.limit import utils as limit_utils
 
 
 def validated(cls):
@@ -32,3 +33,29 @@ def validated(cls):
     """
     mark = getattr(validation, 'validated', None)
     return mark(cls) if mark else cls
+
+
+def response_body_schema(schema):
+    """Validate an API method's response body, where the release can.
+
+    Nova 31 added ``nova.api.validation.response_body_schema`` (and the
+    ``[api] response_validation`` option it reads). Nova 29 validates no
+    response: there the method is returned as it is, and the response
+    schemas are proven by our API tests on the releases that check them.
+    """
+    decorator = getattr(validation, 'response_body_schema', None)
+    if decorator:
+        return decorator(schema)
+    return lambda func: func
+
+
+def should_enforce(over_limit):
+    """Whether a unified limit that ``over_limit`` exceeds is enforced.
+
+    Nova 30 added ``nova.limit.utils.should_enforce``, which leaves out
+    limits that are unset or unlimited under ``[quota]
+    unified_limits_resource_strategy``. Nova 29 has neither: it enforces
+    every limit oslo.limit reports exceeded, and so does the adjust there.
+    """
+    check = getattr(limit_utils, 'should_enforce', None)
+    return check(over_limit) if check else True

@@ -28,6 +28,8 @@ from unittest import mock
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import patchq  # noqa: E402
+import patchq_common  # noqa: E402
+import patchq_port  # noqa: E402
 
 UPSTREAM = {
     'pyproject.toml': '[entry-points]\n' + ''.join(
@@ -491,6 +493,25 @@ class TestCheck(QueueTestCase):
                           'test module nova.tests.unit.test_missing'],
                          self.queue.check())
 
+    def test_alternative_modules_take_the_first_the_release_has(self):
+        self.add_patch()
+        self.write('upstream-tests.txt', """\
+            pyproject.toml: nova.tests.unit.test_renamed|
+                nova.tests.unit.test_big
+            """)
+        self.assertEqual({'pyproject.toml': ['nova.tests.unit.test_big']},
+                         self.queue.tests_map())
+        self.assertEqual([], self.queue.check())
+
+    def test_alternative_modules_none_of_which_exists(self):
+        self.add_patch()
+        self.write('upstream-tests.txt',
+                   'pyproject.toml: nova.tests.unit.test_a|'
+                   'nova.tests.unit.test_b\n')
+        self.assertEqual(['upstream-tests.txt: pyproject.toml: no upstream '
+                          'test module nova.tests.unit.test_a|'
+                          'nova.tests.unit.test_b'], self.queue.check())
+
     def test_a_stage_stands_for_tests(self):
         self.add_patch()
         self.write('upstream-tests.txt', 'pyproject.toml: @docs\n')
@@ -608,6 +629,36 @@ class TestReleases(QueueTestCase):
                       out)
         self.assertIn('0 hunks failed', out)
         self.assertEqual([], list(tree.rglob('*.rej')))
+
+    def test_port_keeps_a_hand_override_of_another_file(self):
+        self.add_patch()
+        files = {k: v for k, v in OLDER.items() if k != 'pyproject.toml'}
+        files['setup.cfg'] = UPSTREAM['pyproject.toml']
+        self.add_release('0.8.0', files)
+        tree = self.root / 'build' / 'port'
+        self.main('port', '0.8.0', '--tree', str(tree))
+        rc, out, err = self.main('port', '0.8.0', '--tree', str(tree),
+                                 '--write')
+        self.assertEqual(1, rc)
+        self.assertIn('pyproject.toml: this release has no such file', err)
+        cfg = tree / 'setup.cfg'
+        cfg.write_text(cfg.read_text().replace(
+            'ep4 = "mod4"\n', 'ep4 = "mod4"\nep_new = "new"\n'))
+        diff = patchq.git('diff', '--no-color', '--no-ext-diff', 'upstream',
+                          '--', 'setup.cfg', cwd=tree)
+        patch = self.root / 'patches' / 'pyproject.toml.patch'
+        override = self.write(
+            'overrides/0.8.0/pyproject.toml.patch',
+            patchq_port.PORT_LINE.format(
+                patch='patches/pyproject.toml.patch',
+                digest=patchq_common.digest(patch), name='nova',
+                version='0.8.0') + '\n# Entry points are in setup.cfg.\n' +
+            diff)
+        text = override.read_text()
+        rc, out, err = self.main('port', '0.8.0', '--tree', str(tree),
+                                 '--write')
+        self.assertEqual(0, rc, err)
+        self.assertEqual(text, override.read_text())
 
     def test_port_pins_a_new_release(self):
         self.add_patch()

@@ -43,7 +43,7 @@ class XloudAdjustController(wsgi.Controller):
 
     @wsgi.expected_errors((404, 503))
     @validation.query_schema(schema.show_query)
-    @validation.response_body_schema(schema.show_response)
+    @releases.response_body_schema(schema.show_response)
     def show(self, req, id):
         """The server's envelope, current sizes and allocation."""
         context = req.environ['nova.context']
@@ -60,7 +60,7 @@ class XloudAdjustController(wsgi.Controller):
     @wsgi.response(202)
     @wsgi.expected_errors((400, 403, 404, 409, 503))
     @validation.schema(schema.adjust)
-    @validation.response_body_schema(schema.adjust_response)
+    @releases.response_body_schema(schema.adjust_response)
     def adjust(self, req, id, body):
         """Grow or shrink the server's vCPUs and memory, live."""
         for key in ('current_vcpus', 'current_memory_mb'):
